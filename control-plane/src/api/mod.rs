@@ -1,0 +1,45 @@
+//! The gRPC services: thin adapters from proto to one engine call and back.
+
+pub mod admin;
+pub mod convert;
+pub mod run;
+pub mod schedule;
+pub mod status;
+pub mod worker;
+pub mod workflow;
+
+use crate::domain::records::Tenant;
+use crate::engine::Engine;
+use braid_proto::v1::admin_service_server::AdminServiceServer;
+use braid_proto::v1::run_service_server::RunServiceServer;
+use braid_proto::v1::schedule_service_server::ScheduleServiceServer;
+use braid_proto::v1::worker_service_server::WorkerServiceServer;
+use braid_proto::v1::workflow_service_server::WorkflowServiceServer;
+use tonic::service::Routes;
+
+/// The tenant a request acts for. Until API tokens exist (see the security
+/// issue), every request acts for the default tenant.
+pub fn tenant_of<T>(_req: &tonic::Request<T>) -> Tenant {
+    Tenant::default_tenant()
+}
+
+/// Every braid.v1 service, ready to be added to a tonic server.
+pub fn routes(engine: Engine) -> Routes {
+    let mut routes = Routes::default();
+    routes = routes
+        .add_service(WorkflowServiceServer::new(workflow::WorkflowApi::new(engine.clone())))
+        .add_service(RunServiceServer::new(run::RunApi::new(engine)))
+        .add_service(WorkerServiceServer::new(worker::WorkerApi))
+        .add_service(ScheduleServiceServer::new(schedule::ScheduleApi))
+        .add_service(AdminServiceServer::new(admin::AdminApi));
+    routes
+}
+
+/// Names of the braid.v1 services, for health reporting.
+pub const SERVICE_NAMES: [&str; 5] = [
+    "braid.v1.WorkflowService",
+    "braid.v1.RunService",
+    "braid.v1.WorkerService",
+    "braid.v1.ScheduleService",
+    "braid.v1.AdminService",
+];

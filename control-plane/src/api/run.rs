@@ -1,0 +1,146 @@
+//! RunService: trigger, read, and watch adapters.
+
+use super::{convert, tenant_of};
+use crate::domain::records::RunFilter;
+use crate::engine::runs::parse_run_id;
+use crate::engine::trigger::TriggerRequest;
+use crate::engine::{Engine, EngineError};
+use braid_proto::v1 as pb;
+use braid_proto::v1::run_service_server::RunService;
+use std::pin::Pin;
+use std::time::Duration;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+/// How often WatchRun looks for new events of a live run.
+const WATCH_POLL: Duration = Duration::from_millis(200);
+/// Events read per look.
+const WATCH_BATCH: u64 = 500;
+
+#[derive(Debug, Clone)]
+pub struct RunApi {
+    engine: Engine,
+}
+
+impl RunApi {
+    pub fn new(engine: Engine) -> Self {
+        Self { engine }
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::WatchRunResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl RunService for RunApi {
+    async fn trigger_run(
+        &self,
+        req: Request<pb::TriggerRunRequest>,
+    ) -> Result<Response<pb::TriggerRunResponse>, Status> {
+        let tenant = tenant_of(&req);
+        let r = req.into_inner();
+        let trigger = TriggerRequest {
+            workflow_name: r.workflow_name,
+            workflow_version: (r.workflow_version != 0).then_some(r.workflow_version),
+            input_json: r.input_json,
+            idempotency_key: (!r.idempotency_key.is_empty()).then_some(r.idempotency_key),
+            source: None,
+        };
+        let out = self.engine.trigger_run(&tenant, &trigger).await?;
+        Ok(Response::new(pb::TriggerRunResponse { run: Some(convert::run_detail(&out.run)), created: out.created }))
+    }
+
+    async fn get_run(&self, req: Request<pb::GetRunRequest>) -> Result<Response<pb::GetRunResponse>, Status> {
+        let tenant = tenant_of(&req);
+        let id = parse_run_id("run_id", &req.get_ref().run_id)?;
+        let run = self.engine.get_run(&tenant, id).await?;
+        Ok(Response::new(pb::GetRunResponse { run: Some(convert::run_detail(&run)) }))
+    }
+
+    async fn list_runs(&self, req: Request<pb::ListRunsRequest>) -> Result<Response<pb::ListRunsResponse>, Status> {
+        let tenant = tenant_of(&req);
+        let r = req.into_inner();
+        let mut states = Vec::with_capacity(r.states.len());
+        for (i, s) in r.states.iter().enumerate() {
+            let state = convert::run_state_from_proto(*s)
+                .ok_or_else(|| EngineError::invalid(format!("states[{i}]"), format!("{s} is not a run state")))?;
+            states.push(state);
+        }
+        let when = |field: &str, t: Option<prost_types::Timestamp>| {
+            t.map(|t| convert::from_timestamp(field, &t))
+                .transpose()
+                .map_err(|e| EngineError::InvalidArgument { field: e.path, reason: e.reason })
+        };
+        let filter = RunFilter {
+            workflow_name: (!r.workflow_name.is_empty()).then_some(r.workflow_name),
+            states,
+            created_after: when("created_after", r.created_after)?,
+            created_before: when("created_before", r.created_before)?,
+        };
+        let page = r.page.unwrap_or_default();
+        let out = self.engine.list_runs(&tenant, &filter, page.page_size, &page.page_token).await?;
+        Ok(Response::new(pb::ListRunsResponse {
+            runs: out.items.iter().map(|r| convert::run(r, &[])).collect(),
+            next_page_token: out.next.unwrap_or_default(),
+        }))
+    }
+
+    async fn cancel_run(&self, _req: Request<pb::CancelRunRequest>) -> Result<Response<pb::CancelRunResponse>, Status> {
+        Err(Status::unimplemented(
+            "CancelRun is not implemented yet: cancellation arrives with the worker lease protocol (execution issue)",
+        ))
+    }
+
+    type WatchRunStream = EventStream;
+
+    async fn watch_run(&self, req: Request<pb::WatchRunRequest>) -> Result<Response<Self::WatchRunStream>, Status> {
+        let tenant = tenant_of(&req);
+        let r = req.into_inner();
+        let run_id = parse_run_id("run_id", &r.run_id)?;
+        // Fail fast on an unknown run, before the stream starts.
+        self.engine.run_events(&tenant, run_id, r.after_sequence, 0).await?;
+        let engine = self.engine.clone();
+        let stream = async_stream_events(engine, tenant, run_id, r.after_sequence);
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// The events of a run after `after`, then new ones as they are appended, until the run is terminal.
+fn async_stream_events(
+    engine: Engine,
+    tenant: crate::domain::records::Tenant,
+    run_id: uuid::Uuid,
+    after: u64,
+) -> impl Stream<Item = Result<pb::WatchRunResponse, Status>> + Send {
+    futures::stream::unfold((after, Vec::new().into_iter(), false), move |(mut after, mut buf, mut done)| {
+        let engine = engine.clone();
+        let tenant = tenant.clone();
+        async move {
+            loop {
+                if let Some(e) = buf.next() {
+                    return Some((
+                        Ok(pb::WatchRunResponse { event: Some(convert::run_event(&e)) }),
+                        (after, buf, done),
+                    ));
+                }
+                if done {
+                    return None;
+                }
+                match engine.run_events(&tenant, run_id, after, WATCH_BATCH).await {
+                    Ok((events, run)) => {
+                        let full = events.len() as u64 == WATCH_BATCH;
+                        if let Some(last) = events.last() {
+                            after = last.sequence;
+                        }
+                        done = run.state.is_terminal() && !full;
+                        let empty = events.is_empty();
+                        buf = events.into_iter();
+                        if empty && !done {
+                            tokio::time::sleep(WATCH_POLL).await;
+                        }
+                    }
+                    Err(e) => return Some((Err(e.into()), (after, buf, true))),
+                }
+            }
+        }
+    })
+}

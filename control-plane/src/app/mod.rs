@@ -1,0 +1,157 @@
+//! Assembling a control plane: listeners, gRPC and HTTP servers, background tasks, ordered shutdown.
+
+pub mod tasks;
+
+use crate::api;
+use crate::engine::Engine;
+use crate::http::{self, Metrics};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tasks::Tasks;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic_health::ServingStatus;
+
+/// How long each part may take to stop once shutdown begins.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+/// How long open gRPC connections may linger after shutdown begins.
+pub const CONNECTION_GRACE: Duration = Duration::from_secs(3);
+
+/// Why a control plane could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot listen on {addr} for {what}: {source}")]
+    Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error("cannot set up {0}")]
+    Setup(String),
+    #[error("{0}")]
+    Serve(String),
+}
+
+/// The two bound sockets of a control plane. Binding first lets port 0 mean "any free port".
+#[derive(Debug)]
+pub struct Listeners {
+    grpc: TcpListener,
+    http: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(grpc: SocketAddr, http: SocketAddr) -> Result<Self, AppError> {
+        let bind = |what, addr| async move {
+            TcpListener::bind(addr).await.map_err(|source| AppError::Bind { what, addr, source })
+        };
+        Ok(Self { grpc: bind("gRPC", grpc).await?, http: bind("HTTP", http).await? })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The lines a newcomer (and the tests) read to find the servers.
+    pub fn announce(&self) {
+        println!("gRPC  {}", self.grpc_addr());
+        println!("HTTP  http://{}", self.http_addr());
+    }
+}
+
+/// Serves the gRPC API and the HTTP endpoints until `shutdown` is cancelled (or a server fails),
+/// then stops in order: health turns NOT_SERVING, servers drain, tasks are joined.
+pub async fn serve(engine: Engine, listeners: Listeners, shutdown: CancellationToken) -> Result<(), AppError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for name in api::SERVICE_NAMES {
+        health.set_service_status(name, ServingStatus::Serving).await;
+    }
+    // Both reflection versions describe everything, each other included, so a client
+    // listing through either (grpcurl 1.8 and Python's client speak only v1alpha) sees all.
+    let described = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(braid_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let setup = |e: tonic_reflection::server::Error| AppError::Setup(format!("gRPC reflection: {e}"));
+    let reflection_v1 = described()
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(setup)?;
+    let reflection_v1alpha = described()
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(setup)?;
+    let routes =
+        api::routes(engine).add_service(health_service).add_service(reflection_v1).add_service(reflection_v1alpha);
+    let metrics = Metrics::new().map_err(|e| AppError::Setup(format!("metrics: {e}")))?;
+
+    let mut tasks = Tasks::default();
+    let Listeners { grpc, http } = listeners;
+    let stop = shutdown.clone();
+    tasks.spawn("grpc-server", async move {
+        let serve = tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stop.clone().cancelled_owned());
+        // In-flight calls get a grace period; clients that keep idle connections
+        // (or streams) open past it are cut off rather than holding shutdown hostage.
+        let grace = async {
+            stop.cancelled().await;
+            tokio::time::sleep(CONNECTION_GRACE).await;
+        };
+        let result = tokio::select! {
+            r = serve => r.map_err(|e| e.to_string()),
+            () = grace => {
+                tracing::warn!(grace = ?CONNECTION_GRACE, "gRPC connections still open after the grace period; closing them");
+                Ok(())
+            }
+        };
+        stop.cancel();
+        result
+    });
+    let stop = shutdown.clone();
+    tasks.spawn("http-server", async move {
+        let result = axum::serve(http, http::router(metrics))
+            .with_graceful_shutdown(stop.clone().cancelled_owned())
+            .await
+            .map_err(|e| e.to_string());
+        stop.cancel();
+        result
+    });
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down");
+    for name in api::SERVICE_NAMES {
+        health.set_service_status(name, ServingStatus::NotServing).await;
+    }
+    tasks.join(SHUTDOWN_DEADLINE).await.map_err(AppError::Serve)
+}
+
+/// A token cancelled on SIGINT or SIGTERM.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("SIGINT received"),
+            () = term => tracing::info!("SIGTERM received"),
+        }
+        t.cancel();
+    });
+    token
+}

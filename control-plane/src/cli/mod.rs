@@ -1,0 +1,183 @@
+//! The `braid` command line: what each subcommand takes, and dispatch to its implementation.
+
+mod client;
+mod output;
+mod serve;
+
+use crate::config::ServerArgs;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Braid: a workflow orchestrator. Run `braid dev` to try it in one process.
+#[derive(Debug, Parser)]
+#[command(name = "braid", version = crate::VERSION, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a control plane against PostgreSQL and Redis (production mode).
+    Server(ServerArgs),
+    /// Run Braid in one process with no outside services: SQLite in a data dir, an in-process queue.
+    Dev(DevArgs),
+    /// Apply the database migrations this braid knows (PostgreSQL or SQLite URL).
+    Migrate(MigrateArgs),
+    /// Author workflows: apply, validate, list, get.
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+    /// Start and inspect runs.
+    #[command(subcommand)]
+    Run(RunCommand),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DevArgs {
+    /// Where the SQLite database lives (created if missing).
+    #[arg(long, env = "BRAID_DATA_DIR", default_value = ".braid")]
+    pub data_dir: PathBuf,
+    /// gRPC port on 127.0.0.1; 0 picks a free port.
+    #[arg(long, env = "BRAID_GRPC_PORT", default_value_t = 7400)]
+    pub grpc_port: u16,
+    /// HTTP port on 127.0.0.1 (metrics, health); 0 picks a free port.
+    #[arg(long, env = "BRAID_HTTP_PORT", default_value_t = 7401)]
+    pub http_port: u16,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct MigrateArgs {
+    /// Database to migrate: postgres://… or sqlite://path?mode=rwc.
+    #[arg(long, env = "BRAID_DATABASE_URL", value_name = "URL")]
+    pub database_url: String,
+}
+
+/// Where the operator verbs find a control plane, and how they print.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientArgs {
+    /// gRPC endpoint of a control plane.
+    #[arg(long, env = "BRAID_ENDPOINT", default_value = "http://127.0.0.1:7400", global = true)]
+    pub endpoint: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text, global = true)]
+    pub output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkflowCommand {
+    /// Validate and store a workflow from a YAML or JSON file as its next version.
+    Apply {
+        /// The definition file (.yaml, .yml or .json).
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Check a definition file without storing it; lists every problem.
+    Validate {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List workflows with their latest version.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show one version of a workflow (the latest by default).
+    Get {
+        name: String,
+        #[arg(long)]
+        version: Option<u32>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// Trigger a run of a workflow.
+    Start {
+        workflow: String,
+        /// Run input as JSON text, or @FILE to read it from a file.
+        #[arg(long, default_value = "{}")]
+        input: String,
+        /// Make the trigger idempotent: the same key returns the same run.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// Workflow version (default: latest).
+        #[arg(long)]
+        version: Option<u32>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a run with its tasks.
+    Get {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List runs, newest first.
+    List {
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Only runs in this state (queued, running, succeeded, failed, cancelled); repeatable.
+        #[arg(long)]
+        state: Vec<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Continue after a previous page.
+        #[arg(long)]
+        page_token: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// Why a command failed; printed as `error: …` with exit code 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    App(#[from] crate::app::AppError),
+    #[error("cannot reach {endpoint}: {reason}")]
+    Connect { endpoint: String, reason: String },
+    #[error("{:?}: {}", .0.code(), .0.message())]
+    Rpc(#[from] tonic::Status),
+    #[error("{0}")]
+    Input(String),
+    #[error("redis: {0}")]
+    Redis(String),
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Server(args) => serve::server(args).await,
+        Command::Dev(args) => serve::dev(args).await,
+        Command::Migrate(args) => serve::migrate(args).await,
+        Command::Workflow(cmd) => client::workflow(cmd).await,
+        Command::Run(cmd) => client::run(cmd).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,229 @@
+//! How the operator verbs print: aligned text for people, JSON for scripts.
+
+use super::Output;
+use braid_proto::v1 as pb;
+use serde_json::{Value, json};
+
+fn ts(t: Option<&prost_types::Timestamp>) -> Value {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+        .map_or(Value::Null, |d| Value::String(d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// A JSON payload field: parsed when it is JSON, kept as a string otherwise.
+fn payload(s: &str) -> Value {
+    if s.is_empty() { Value::Null } else { serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_owned())) }
+}
+
+fn run_state(v: i32) -> &'static str {
+    match pb::RunState::try_from(v).unwrap_or_default() {
+        pb::RunState::Unspecified => "unspecified",
+        pb::RunState::Queued => "queued",
+        pb::RunState::Running => "running",
+        pb::RunState::Succeeded => "succeeded",
+        pb::RunState::Failed => "failed",
+        pb::RunState::Cancelled => "cancelled",
+    }
+}
+
+fn task_state(v: i32) -> &'static str {
+    match pb::TaskState::try_from(v).unwrap_or_default() {
+        pb::TaskState::Unspecified => "unspecified",
+        pb::TaskState::Pending => "pending",
+        pb::TaskState::Ready => "ready",
+        pb::TaskState::Leased => "leased",
+        pb::TaskState::Succeeded => "succeeded",
+        pb::TaskState::Failed => "failed",
+        pb::TaskState::Cancelled => "cancelled",
+        pb::TaskState::Skipped => "skipped",
+    }
+}
+
+fn task_json(t: &pb::Task) -> Value {
+    json!({
+        "id": t.id, "name": t.name, "task_type": t.task_type, "state": task_state(t.state),
+        "depends_on": t.depends_on, "attempt": t.attempt, "max_attempts": t.max_attempts,
+        "output": payload(&t.output_json),
+        "last_error": t.last_error.as_ref().map(|e| json!({"message": e.message, "type": e.r#type, "retryable": e.retryable})),
+        "available_at": ts(t.available_at.as_ref()), "finished_at": ts(t.finished_at.as_ref()),
+    })
+}
+
+fn run_json(r: &pb::Run) -> Value {
+    json!({
+        "id": r.id, "workflow": r.workflow_name, "version": r.workflow_version, "state": run_state(r.state),
+        "input": payload(&r.input_json), "output": payload(&r.output_json),
+        "idempotency_key": (!r.idempotency_key.is_empty()).then_some(&r.idempotency_key),
+        "created_at": ts(r.created_at.as_ref()), "started_at": ts(r.started_at.as_ref()),
+        "finished_at": ts(r.finished_at.as_ref()),
+        "reason": (!r.reason.is_empty()).then_some(&r.reason),
+        "tasks": r.tasks.iter().map(task_json).collect::<Vec<_>>(),
+    })
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// Prints rows as left-aligned columns under a header.
+fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| (*h).to_owned()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+pub fn print_run(r: &pb::Run, created: Option<bool>, out: Output) {
+    match out {
+        Output::Json => {
+            let mut v = run_json(r);
+            if let Some(c) = created {
+                v["created"] = Value::Bool(c);
+            }
+            print_json(&v);
+        }
+        Output::Text => {
+            println!("run       {}", r.id);
+            println!("workflow  {} v{}", r.workflow_name, r.workflow_version);
+            println!("state     {}", run_state(r.state));
+            println!("created   {}", text(&ts(r.created_at.as_ref())));
+            if !r.idempotency_key.is_empty() {
+                println!("key       {}", r.idempotency_key);
+            }
+            println!("input     {}", r.input_json);
+            if !r.output_json.is_empty() {
+                println!("output    {}", r.output_json);
+            }
+            if !r.reason.is_empty() {
+                println!("reason    {}", r.reason);
+            }
+            println!();
+            let rows: Vec<Vec<String>> = r
+                .tasks
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.name.clone(),
+                        t.task_type.clone(),
+                        task_state(t.state).to_owned(),
+                        format!("{}/{}", t.attempt, t.max_attempts),
+                        if t.depends_on.is_empty() { "-".to_owned() } else { t.depends_on.join(",") },
+                    ]
+                })
+                .collect();
+            table(&["TASK", "TYPE", "STATE", "ATTEMPT", "DEPENDS ON"], &rows);
+        }
+    }
+}
+
+pub fn print_runs(runs: &[pb::Run], next: &str, out: Output) {
+    match out {
+        Output::Json => print_json(&json!({
+            "runs": runs.iter().map(run_json).collect::<Vec<_>>(),
+            "next_page_token": (!next.is_empty()).then_some(next),
+        })),
+        Output::Text => {
+            let rows: Vec<Vec<String>> = runs
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.id.clone(),
+                        format!("{} v{}", r.workflow_name, r.workflow_version),
+                        run_state(r.state).to_owned(),
+                        text(&ts(r.created_at.as_ref())),
+                    ]
+                })
+                .collect();
+            table(&["RUN", "WORKFLOW", "STATE", "CREATED"], &rows);
+            if !next.is_empty() {
+                println!("\nmore: --page-token {next}");
+            }
+        }
+    }
+}
+
+pub fn print_workflow(w: &pb::Workflow, created: Option<bool>, out: Output) {
+    let d = w.definition.clone().unwrap_or_default();
+    match out {
+        Output::Json => {
+            let tasks: Vec<Value> = d
+                .tasks
+                .iter()
+                .map(|t| json!({"name": t.name, "task_type": t.task_type, "depends_on": t.depends_on}))
+                .collect();
+            let mut v = json!({
+                "name": w.name, "version": w.version, "content_hash": w.content_hash,
+                "created_at": ts(w.created_at.as_ref()), "description": d.description, "tasks": tasks,
+            });
+            if let Some(c) = created {
+                v["created"] = Value::Bool(c);
+            }
+            print_json(&v);
+        }
+        Output::Text => {
+            println!("workflow  {} v{}", w.name, w.version);
+            println!("created   {}", text(&ts(w.created_at.as_ref())));
+            println!("hash      {}", w.content_hash);
+            if !d.description.is_empty() {
+                println!("about     {}", d.description);
+            }
+            println!();
+            let rows: Vec<Vec<String>> = d
+                .tasks
+                .iter()
+                .map(|t| {
+                    let attempts = t.retry.as_ref().map_or(0, |r| r.max_attempts);
+                    vec![
+                        t.name.clone(),
+                        t.task_type.clone(),
+                        attempts.to_string(),
+                        if t.depends_on.is_empty() { "-".to_owned() } else { t.depends_on.join(",") },
+                    ]
+                })
+                .collect();
+            table(&["TASK", "TYPE", "ATTEMPTS", "DEPENDS ON"], &rows);
+        }
+    }
+}
+
+pub fn print_workflows(ws: &[pb::WorkflowSummary], out: Output) {
+    match out {
+        Output::Json => print_json(&json!(
+            ws.iter()
+                .map(|w| json!({"name": w.name, "latest_version": w.latest_version, "tasks": w.task_count,
+                             "description": w.description, "updated_at": ts(w.updated_at.as_ref())}))
+                .collect::<Vec<_>>()
+        )),
+        Output::Text => {
+            let rows: Vec<Vec<String>> = ws
+                .iter()
+                .map(|w| {
+                    vec![
+                        w.name.clone(),
+                        w.latest_version.to_string(),
+                        w.task_count.to_string(),
+                        text(&ts(w.updated_at.as_ref())),
+                    ]
+                })
+                .collect();
+            table(&["WORKFLOW", "VERSION", "TASKS", "UPDATED"], &rows);
+        }
+    }
+}

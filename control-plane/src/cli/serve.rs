@@ -1,0 +1,79 @@
+//! `braid server`, `braid dev` and `braid migrate`: starting control planes and migrating databases.
+
+use super::{CliError, DevArgs, MigrateArgs};
+use crate::app::{self, Listeners};
+use crate::config::{ServerArgs, ServerConfig};
+use crate::engine::{Engine, SystemClock};
+use crate::store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Connections SQLite gets in dev mode: one writer at a time anyway.
+const DEV_DB_CONNECTIONS: u32 = 4;
+
+pub async fn server(args: ServerArgs) -> Result<(), CliError> {
+    // Every config problem is reported before anything is opened or bound.
+    let cfg = ServerConfig::resolve(&args)?;
+    let store = Store::connect(&cfg.database_url, cfg.db_max_connections).await?;
+    store.check_schema().await?;
+    check_redis(&cfg.redis_url).await?;
+    let listeners = Listeners::bind(cfg.grpc_listen, cfg.http_listen).await?;
+    println!("Braid {} server", crate::VERSION);
+    listeners.announce();
+    let engine = Engine::new(store.clone(), Arc::new(SystemClock));
+    let result = app::serve(engine, listeners, app::shutdown_on_signals()).await;
+    store.close().await?;
+    Ok(result?)
+}
+
+/// Connects to Redis once, so a wrong URL fails at start rather than at the first dispatch.
+async fn check_redis(url: &str) -> Result<(), CliError> {
+    let manager = bb8_redis::RedisConnectionManager::new(url).map_err(|e| CliError::Redis(format!("{url}: {e}")))?;
+    let pool = bb8_redis::bb8::Pool::builder()
+        .max_size(1)
+        .connection_timeout(std::time::Duration::from_secs(5))
+        .build(manager)
+        .await
+        .map_err(|e| CliError::Redis(format!("{url}: {e}")))?;
+    let mut conn = pool.get().await.map_err(|e| CliError::Redis(format!("{url}: {e}")))?;
+    let pong: String = bb8_redis::redis::cmd("PING")
+        .query_async(&mut *conn)
+        .await
+        .map_err(|e| CliError::Redis(format!("{url}: {e}")))?;
+    tracing::info!(%url, reply = %pong, "redis reachable");
+    Ok(())
+}
+
+pub async fn dev(args: DevArgs) -> Result<(), CliError> {
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| CliError::Input(format!("cannot create data dir {}: {e}", args.data_dir.display())))?;
+    let db_path = args.data_dir.join("braid.db");
+    let url = format!("sqlite://{}?mode=rwc", db_path.display());
+    let store = Store::connect(&url, DEV_DB_CONNECTIONS).await?;
+    let applied = store.migrate().await?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "database migrated");
+    }
+    let localhost = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    let listeners = Listeners::bind(localhost(args.grpc_port), localhost(args.http_port)).await?;
+    println!("Braid {} dev mode: SQLite at {}", crate::VERSION, db_path.display());
+    listeners.announce();
+    let engine = Engine::new(store.clone(), Arc::new(SystemClock));
+    let result = app::serve(engine, listeners, app::shutdown_on_signals()).await;
+    store.close().await?;
+    Ok(result?)
+}
+
+pub async fn migrate(args: MigrateArgs) -> Result<(), CliError> {
+    let store = Store::connect(&args.database_url, 2).await?;
+    let applied = store.migrate().await?;
+    if applied.is_empty() {
+        println!("schema is up to date");
+    } else {
+        for name in &applied {
+            println!("applied {name}");
+        }
+    }
+    store.close().await?;
+    Ok(())
+}

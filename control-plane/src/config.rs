@@ -1,0 +1,185 @@
+//! Configuration of `braid server`, `braid dev` and `braid migrate`: flags, `BRAID_*` env, an optional TOML file.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why a configuration was refused; the message lists every problem.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError(pub Vec<String>);
+
+/// The optional TOML file of `braid server --config FILE`; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub grpc_listen: Option<String>,
+    pub http_listen: Option<String>,
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
+    pub db_max_connections: Option<u32>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(vec![format!("config file {}: {e}", path.display())]))?;
+        toml::from_str(&text).map_err(|e| ConfigError(vec![format!("config file {}: {e}", path.display())]))
+    }
+}
+
+/// Values given on the command line or in the environment (clap merges the two); they win over the file.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// TOML file with any of: grpc_listen, http_listen, database_url, redis_url, db_max_connections.
+    #[arg(long, env = "BRAID_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address of the gRPC API [default: 127.0.0.1:7400].
+    #[arg(long, env = "BRAID_GRPC_LISTEN", value_name = "ADDR")]
+    pub grpc_listen: Option<String>,
+    /// Address of the HTTP endpoints: /metrics, /healthz [default: 127.0.0.1:7401].
+    #[arg(long, env = "BRAID_HTTP_LISTEN", value_name = "ADDR")]
+    pub http_listen: Option<String>,
+    /// PostgreSQL URL, e.g. postgres://braid@127.0.0.1:5432/braid (required).
+    #[arg(long, env = "BRAID_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Redis URL, e.g. redis://127.0.0.1:6379/ (required).
+    #[arg(long, env = "BRAID_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// Size of the PostgreSQL connection pool [default: 16].
+    #[arg(long, env = "BRAID_DB_MAX_CONNECTIONS", value_name = "N")]
+    pub db_max_connections: Option<u32>,
+}
+
+/// A validated configuration of `braid server`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    pub grpc_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub database_url: String,
+    pub redis_url: String,
+    pub db_max_connections: u32,
+}
+
+pub const DEFAULT_GRPC_LISTEN: &str = "127.0.0.1:7400";
+pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:7401";
+pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 16;
+
+fn addr(field: &str, value: &str, problems: &mut Vec<String>) -> Option<SocketAddr> {
+    value.parse().map_err(|_| problems.push(format!("{field}: {value:?} is not an address like 127.0.0.1:7400"))).ok()
+}
+
+/// Checks that a database URL names PostgreSQL.
+pub fn check_postgres_url(field: &str, url: &str, problems: &mut Vec<String>) {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        problems.push(format!("{field}: {url:?} is not a PostgreSQL URL (postgres://user@host:port/db)"));
+    }
+}
+
+impl ServerConfig {
+    /// Merges flags and env (`args`) over the file named by `--config`, over the defaults, and validates.
+    pub fn resolve(args: &ServerArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let pick = |a: &Option<String>, f: Option<String>| a.clone().or(f);
+        let mut problems = Vec::new();
+        let grpc = pick(&args.grpc_listen, file.grpc_listen).unwrap_or_else(|| DEFAULT_GRPC_LISTEN.to_owned());
+        let http = pick(&args.http_listen, file.http_listen).unwrap_or_else(|| DEFAULT_HTTP_LISTEN.to_owned());
+        let grpc_listen = addr("grpc_listen", &grpc, &mut problems);
+        let http_listen = addr("http_listen", &http, &mut problems);
+        let database_url = pick(&args.database_url, file.database_url).unwrap_or_default();
+        if database_url.is_empty() {
+            problems.push(
+                "database_url: required (--database-url, BRAID_DATABASE_URL, or database_url in the file)".into(),
+            );
+        } else {
+            check_postgres_url("database_url", &database_url, &mut problems);
+        }
+        let redis_url = pick(&args.redis_url, file.redis_url).unwrap_or_default();
+        if redis_url.is_empty() {
+            problems.push("redis_url: required (--redis-url, BRAID_REDIS_URL, or redis_url in the file)".into());
+        } else if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
+            problems.push(format!("redis_url: {redis_url:?} is not a Redis URL (redis://host:port/)"));
+        }
+        let db_max_connections =
+            args.db_max_connections.or(file.db_max_connections).unwrap_or(DEFAULT_DB_MAX_CONNECTIONS);
+        if db_max_connections == 0 {
+            problems.push("db_max_connections: must be at least 1".into());
+        }
+        if grpc_listen.is_some() && grpc_listen == http_listen && grpc_listen.is_some_and(|a| a.port() != 0) {
+            problems.push(format!("http_listen: {http} is also the gRPC address; they need different ports"));
+        }
+        match (grpc_listen, http_listen, problems.is_empty()) {
+            (Some(grpc_listen), Some(http_listen), true) => {
+                Ok(Self { grpc_listen, http_listen, database_url, redis_url, db_max_connections })
+            }
+            _ => Err(ConfigError(problems)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ServerArgs {
+        ServerArgs {
+            database_url: Some("postgres://braid@127.0.0.1:5432/braid".into()),
+            redis_url: Some("redis://127.0.0.1:6379/".into()),
+            ..ServerArgs::default()
+        }
+    }
+
+    #[test]
+    fn defaults_fill_what_is_not_given() {
+        let c = ServerConfig::resolve(&args()).unwrap();
+        assert_eq!(c.grpc_listen.to_string(), DEFAULT_GRPC_LISTEN);
+        assert_eq!(c.http_listen.to_string(), DEFAULT_HTTP_LISTEN);
+        assert_eq!(c.db_max_connections, DEFAULT_DB_MAX_CONNECTIONS);
+    }
+
+    #[test]
+    fn every_problem_is_listed() {
+        let a = ServerArgs {
+            grpc_listen: Some("nowhere".into()),
+            database_url: Some("mysql://x".into()),
+            redis_url: None,
+            ..ServerArgs::default()
+        };
+        let e = ServerConfig::resolve(&a).unwrap_err().to_string();
+        assert!(e.contains("grpc_listen: \"nowhere\""), "{e}");
+        assert!(e.contains("database_url: \"mysql://x\" is not a PostgreSQL URL"), "{e}");
+        assert!(e.contains("redis_url: required"), "{e}");
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("braid.toml");
+        std::fs::write(
+            &path,
+            "grpc_listen = \"127.0.0.1:9000\"\nhttp_listen = \"127.0.0.1:9001\"\ndb_max_connections = 4\n",
+        )
+        .unwrap();
+        let mut a = args();
+        a.config = Some(path);
+        a.http_listen = Some("127.0.0.1:9101".into());
+        let c = ServerConfig::resolve(&a).unwrap();
+        assert_eq!(c.grpc_listen.port(), 9000);
+        assert_eq!(c.http_listen.port(), 9101);
+        assert_eq!(c.db_max_connections, 4);
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("braid.toml");
+        std::fs::write(&path, "grpc_listn = \"127.0.0.1:9000\"\n").unwrap();
+        let mut a = args();
+        a.config = Some(path);
+        let e = ServerConfig::resolve(&a).unwrap_err().to_string();
+        assert!(e.contains("grpc_listn"), "{e}");
+    }
+}

@@ -1,0 +1,124 @@
+//! Limits and defaults for workflow definitions, runs and names (the numbers every check uses).
+
+use std::time::Duration;
+
+/// Longest allowed name (workflow, task, task type), in bytes; names are ASCII.
+pub const MAX_NAME_LEN: usize = 64;
+/// Most tasks one workflow may hold.
+pub const MAX_TASKS: usize = 1000;
+/// Longest dependency chain, counted in tasks (a lone task has depth 1).
+pub const MAX_DEPTH: usize = 100;
+/// Most entries in one task's `depends_on`.
+pub const MAX_DEPENDENCIES_PER_TASK: usize = 100;
+/// Largest definition, measured as the size of its canonical JSON (1 MiB).
+pub const MAX_DEFINITION_BYTES: usize = 1024 * 1024;
+/// Longest description (workflow or task), in characters.
+pub const MAX_DESCRIPTION_LEN: usize = 1024;
+/// Most attempts a retry policy may allow (the first attempt counts).
+pub const MAX_ATTEMPTS: u32 = 100;
+/// Largest run input, in bytes of JSON text (1 MiB).
+pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
+/// Longest idempotency key, in bytes.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+
+/// Smallest allowed `initial_backoff`.
+pub const MIN_INITIAL_BACKOFF: Duration = Duration::from_millis(1);
+/// Largest allowed `initial_backoff` (1h).
+pub const MAX_INITIAL_BACKOFF: Duration = Duration::from_secs(60 * 60);
+/// Smallest allowed `max_backoff`.
+pub const MIN_MAX_BACKOFF: Duration = Duration::from_millis(1);
+/// Largest allowed `max_backoff` (24h).
+pub const MAX_MAX_BACKOFF: Duration = Duration::from_secs(24 * 60 * 60);
+/// Smallest allowed backoff multiplier (1.0 = constant backoff).
+pub const MIN_MULTIPLIER: f64 = 1.0;
+/// Largest allowed backoff multiplier.
+pub const MAX_MULTIPLIER: f64 = 10.0;
+/// Shortest allowed task timeout.
+pub const MIN_TASK_TIMEOUT: Duration = Duration::from_millis(100);
+/// Longest allowed task timeout (24h).
+pub const MAX_TASK_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Attempts when nothing says otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Backoff before the second attempt when nothing says otherwise.
+pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+/// Backoff growth factor when nothing says otherwise.
+pub const DEFAULT_MULTIPLIER: f64 = 2.0;
+/// Backoff cap when nothing says otherwise (5m).
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5 * 60);
+/// Full jitter is on unless turned off.
+pub const DEFAULT_JITTER: bool = true;
+/// Task execution timeout when nothing says otherwise (5m).
+pub const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// Whether `name` is a valid name: 1..=[`MAX_NAME_LEN`] bytes matching
+/// `^[A-Za-z0-9][A-Za-z0-9_.-]*$`.
+pub fn is_valid_name(name: &str) -> bool {
+    name_problem(name).is_none()
+}
+
+/// Why `name` is not a valid name (see [`is_valid_name`]), or `None` if it is.
+pub fn name_problem(name: &str) -> Option<String> {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return Some("must not be empty".to_owned());
+    };
+    if !first.is_ascii_alphanumeric() {
+        return Some(format!("must start with a letter or digit (got {first:?})"));
+    }
+    if let Some(bad) = chars.find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
+        return Some(format!("contains {bad:?}; use only letters, digits, '_', '.' and '-'"));
+    }
+    // Only ASCII is left, so bytes are characters.
+    if name.len() > MAX_NAME_LEN {
+        return Some(format!("must be at most {MAX_NAME_LEN} characters (got {})", name.len()));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_names() {
+        for name in ["a", "A", "0", "fetch", "fetch-user_2.v1", "9lives", "a-", "a.", "a_"] {
+            assert!(is_valid_name(name), "{name:?} should be valid");
+        }
+        assert!(is_valid_name(&"x".repeat(MAX_NAME_LEN)));
+    }
+
+    #[test]
+    fn invalid_names() {
+        let too_long = "x".repeat(MAX_NAME_LEN + 1);
+        let cases: &[(&str, &str)] = &[
+            ("", "must not be empty"),
+            (&too_long, "at most 64 characters (got 65)"),
+            ("-a", "must start with a letter or digit (got '-')"),
+            ("_a", "must start with a letter or digit (got '_')"),
+            (".a", "must start with a letter or digit (got '.')"),
+            (" a", "must start with a letter or digit (got ' ')"),
+            ("é", "must start with a letter or digit (got 'é')"),
+            ("a b", "contains ' '"),
+            ("a/b", "contains '/'"),
+            ("a:b", "contains ':'"),
+            ("aé", "contains 'é'"),
+            ("a\n", "contains '\\n'"),
+        ];
+        for (name, want) in cases {
+            assert!(!is_valid_name(name), "{name:?} should be invalid");
+            let reason = name_problem(name).unwrap_or_default();
+            assert!(reason.contains(want), "{name:?}: {reason:?} lacks {want:?}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_within_bounds() {
+        assert!((1..=MAX_ATTEMPTS).contains(&DEFAULT_MAX_ATTEMPTS));
+        assert!((MIN_INITIAL_BACKOFF..=MAX_INITIAL_BACKOFF).contains(&DEFAULT_INITIAL_BACKOFF));
+        assert!((MIN_MAX_BACKOFF..=MAX_MAX_BACKOFF).contains(&DEFAULT_MAX_BACKOFF));
+        assert!(DEFAULT_INITIAL_BACKOFF <= DEFAULT_MAX_BACKOFF);
+        assert!((MIN_MULTIPLIER..=MAX_MULTIPLIER).contains(&DEFAULT_MULTIPLIER));
+        assert!((MIN_TASK_TIMEOUT..=MAX_TASK_TIMEOUT).contains(&DEFAULT_TASK_TIMEOUT));
+    }
+}

@@ -1,0 +1,15 @@
+//! Braid's domain: workflow definitions and their validation, retry policy, lifecycle states, records (pure, no I/O).
+
+pub mod definition;
+pub mod limits;
+pub mod records;
+pub mod retry;
+pub mod state;
+pub mod validate;
+
+pub use definition::{DefinitionParseError, RetrySpec, RunSettings, SourceFormat, TaskDefinition, WorkflowDefinition};
+pub use retry::RetryPolicy;
+pub use state::{ParseStateError, RunState, TaskState, TriggerSource};
+pub use validate::{
+    ResolvedTask, ValidWorkflow, ValidationError, validate, validate_idempotency_key, validate_input_json,
+};

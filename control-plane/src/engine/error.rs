@@ -1,0 +1,33 @@
+//! The engine's error enum: what a use case can refuse, independent of transport.
+
+use crate::domain::validate::ValidationError;
+use crate::store::StoreError;
+
+/// Why a use case did not happen. Mapped to gRPC codes in `api::status`.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A workflow definition failed validation; every problem is listed.
+    #[error("invalid workflow definition: {}", join(.0))]
+    InvalidDefinition(Vec<ValidationError>),
+    /// One request field is unacceptable.
+    #[error("{field}: {reason}")]
+    InvalidArgument { field: String, reason: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl EngineError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidArgument { field: field.into(), reason: reason.into() }
+    }
+}
+
+fn join(errors: &[ValidationError]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}

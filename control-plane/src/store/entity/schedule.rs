@@ -1,0 +1,28 @@
+//! Entity for `schedules`: cron triggers of a workflow.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "schedules")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub tenant_id: String,
+    pub name: String,
+    pub workflow_name: String,
+    pub cron: String,
+    pub timezone: String,
+    #[sea_orm(column_type = "Text")]
+    pub input: String,
+    pub overlap_policy: String,
+    pub paused: bool,
+    pub start_at: Option<DateTimeUtc>,
+    pub end_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

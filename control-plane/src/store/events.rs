@@ -1,0 +1,96 @@
+//! Queries on the run event log: appends with per-run monotonic sequence numbers, reads after a sequence.
+
+use super::entity::{run, run_event};
+use super::{StoreError, corrupt};
+use crate::domain::records::{RunEvent, Tenant};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+/// An event about to be appended.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub kind: &'static str,
+    pub task_name: Option<String>,
+    pub attempt: Option<u32>,
+    pub detail: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn run(kind: &'static str, detail: serde_json::Value) -> Self {
+        Self { kind, task_name: None, attempt: None, detail }
+    }
+
+    pub fn task(kind: &'static str, task_name: &str, attempt: Option<u32>, detail: serde_json::Value) -> Self {
+        Self { kind, task_name: Some(task_name.to_owned()), attempt, detail }
+    }
+}
+
+/// Appends `events` to the log of `run_id`, numbering them after the run's last sequence.
+/// Reserving the numbers locks the run row, so concurrent appenders to one run serialize.
+pub async fn append<C: ConnectionTrait>(
+    c: &C,
+    tenant: &Tenant,
+    run_id: Uuid,
+    events: &[NewEvent],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let n = i64::try_from(events.len()).map_err(corrupt)?;
+    let updated = run::Entity::update_many()
+        .col_expr(run::Column::NextEventSeq, Expr::col(run::Column::NextEventSeq).add(n))
+        .filter(run::Column::Id.eq(run_id))
+        .filter(run::Column::TenantId.eq(tenant.as_str()))
+        .exec_with_returning(c)
+        .await?;
+    let last = updated.first().ok_or_else(|| corrupt(format!("no run {run_id} to append events to")))?.next_event_seq;
+    let first = last - n + 1;
+    let models = events.iter().zip(first..).map(|(e, seq)| run_event::ActiveModel {
+        tenant_id: Set(tenant.0.clone()),
+        run_id: Set(run_id),
+        sequence: Set(seq),
+        kind: Set(e.kind.to_owned()),
+        task_name: Set(e.task_name.clone()),
+        attempt: Set(e.attempt.map(|a| i32::try_from(a).unwrap_or(i32::MAX))),
+        detail: Set(e.detail.to_string()),
+        created_at: Set(now),
+        ..Default::default()
+    });
+    run_event::Entity::insert_many(models).exec_without_returning(c).await?;
+    Ok(())
+}
+
+/// Events of `run_id` with a sequence above `after`, oldest first, at most `limit`.
+pub async fn after<C: ConnectionTrait>(
+    c: &C,
+    tenant: &Tenant,
+    run_id: Uuid,
+    after: u64,
+    limit: u64,
+) -> Result<Vec<RunEvent>, StoreError> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    run_event::Entity::find()
+        .filter(run_event::Column::TenantId.eq(tenant.as_str()))
+        .filter(run_event::Column::RunId.eq(run_id))
+        .filter(run_event::Column::Sequence.gt(after))
+        .order_by_asc(run_event::Column::Sequence)
+        .limit(limit)
+        .all(c)
+        .await?
+        .into_iter()
+        .map(|m| {
+            Ok(RunEvent {
+                run_id: m.run_id,
+                sequence: u64::try_from(m.sequence).map_err(corrupt)?,
+                kind: m.kind,
+                task_name: m.task_name,
+                attempt: m.attempt.map(u32::try_from).transpose().map_err(corrupt)?,
+                at: m.created_at,
+                detail: m.detail,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,126 @@
+//! Storage: the sea-orm connection, its error enum, and named query functions (the only SQL).
+
+pub mod entity;
+pub mod events;
+pub mod runs;
+pub mod tasks;
+pub mod workflows;
+
+use braid_migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqlErr, TransactionTrait};
+use std::time::Duration;
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Db(DbErr),
+    /// Two writers raced for the same unique key; the caller decides what that means.
+    #[error("conflict on a unique key: {0}")]
+    Conflict(String),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error(
+        "the database schema is older than this braid expects ({} pending migration(s): {}); run `braid migrate` first",
+        .0.len(), .0.join(", ")
+    )]
+    SchemaBehind(Vec<String>),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(e: DbErr) -> Self {
+        if let Some(SqlErr::UniqueConstraintViolation(m)) = e.sql_err() {
+            return Self::Conflict(m);
+        }
+        match e {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(e.to_string()),
+            other => Self::Db(other),
+        }
+    }
+}
+
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else {
+            None
+        }
+    }
+}
+
+/// A handle on the database: a connection pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (`postgres://…` or `sqlite://path?mode=rwc`) with a pool of `max_connections`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let backend =
+            Backend::of_url(url).ok_or_else(|| StoreError::Unavailable(format!("unsupported database url {url:?}")))?;
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.max_connections(max_connections)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        if backend == Backend::Sqlite {
+            // One process owns the file: WAL for concurrent readers, and wait for the writer lock.
+            opts.map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+        }
+        let db = Database::connect(opts).await?;
+        Ok(Self { db, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub async fn begin(&self) -> Result<DatabaseTransaction, StoreError> {
+        Ok(self.db.begin().await?)
+    }
+
+    /// Applies every pending migration; returns the names applied.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let pending = braid_migrations::pending(&self.db).await?;
+        Migrator::up(&self.db, None).await?;
+        Ok(pending)
+    }
+
+    /// Fails with [`StoreError::SchemaBehind`] unless every migration this binary knows is applied.
+    pub async fn check_schema(&self) -> Result<(), StoreError> {
+        let pending = braid_migrations::pending(&self.db).await?;
+        if pending.is_empty() { Ok(()) } else { Err(StoreError::SchemaBehind(pending)) }
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(self) -> Result<(), StoreError> {
+        Ok(self.db.close().await?)
+    }
+}

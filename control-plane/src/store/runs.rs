@@ -1,0 +1,152 @@
+//! Queries on runs: creation with idempotency keys, lookup, newest-first listing.
+
+use super::entity::run;
+use super::{StoreError, corrupt};
+use crate::domain::records::{Run, RunCursor, RunFilter, Tenant};
+use crate::domain::state::{RunState, TriggerSource};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TryInsertResult,
+};
+use uuid::Uuid;
+
+/// A run about to be created.
+#[derive(Debug)]
+pub struct NewRun<'a> {
+    pub id: Uuid,
+    pub workflow_name: &'a str,
+    pub workflow_version: u32,
+    pub state: RunState,
+    pub input: &'a str,
+    pub idempotency_key: Option<&'a str>,
+    pub input_hash: &'a str,
+    pub trigger_source: TriggerSource,
+    pub now: DateTime<Utc>,
+}
+
+/// A stored run plus the hash of its input, for idempotency checks.
+#[derive(Debug, Clone)]
+pub struct StoredRun {
+    pub run: Run,
+    pub input_hash: Option<String>,
+}
+
+pub(crate) fn to_record(m: run::Model) -> Result<StoredRun, StoreError> {
+    Ok(StoredRun {
+        run: Run {
+            id: m.id,
+            workflow_name: m.workflow_name,
+            workflow_version: u32::try_from(m.workflow_version).map_err(corrupt)?,
+            state: m.state.parse().map_err(corrupt)?,
+            input: m.input,
+            output: m.output,
+            idempotency_key: m.idempotency_key,
+            trigger_source: m.trigger_source.parse().map_err(corrupt)?,
+            reason: m.reason,
+            created_at: m.created_at,
+            started_at: m.started_at,
+            finished_at: m.finished_at,
+        },
+        input_hash: m.input_hash,
+    })
+}
+
+/// Inserts the run unless its idempotency key is taken; returns whether it was inserted.
+pub async fn insert<C: ConnectionTrait>(c: &C, tenant: &Tenant, r: &NewRun<'_>) -> Result<bool, StoreError> {
+    let started_at = match r.state {
+        RunState::Running => Some(r.now),
+        RunState::Queued | RunState::Succeeded | RunState::Failed | RunState::Cancelled => None,
+    };
+    let model = run::ActiveModel {
+        id: Set(r.id),
+        tenant_id: Set(tenant.0.clone()),
+        workflow_name: Set(r.workflow_name.to_owned()),
+        workflow_version: Set(i32::try_from(r.workflow_version).map_err(corrupt)?),
+        state: Set(r.state.as_str().to_owned()),
+        input: Set(r.input.to_owned()),
+        output: Set(None),
+        idempotency_key: Set(r.idempotency_key.map(str::to_owned)),
+        input_hash: Set(Some(r.input_hash.to_owned())),
+        trigger_source: Set(r.trigger_source.as_str().to_owned()),
+        reason: Set(None),
+        next_event_seq: Set(0),
+        created_at: Set(r.now),
+        started_at: Set(started_at),
+        finished_at: Set(None),
+        updated_at: Set(r.now),
+    };
+    let res = run::Entity::insert(model)
+        .on_conflict_do_nothing_on([run::Column::TenantId, run::Column::WorkflowName, run::Column::IdempotencyKey])
+        .exec_without_returning(c)
+        .await?;
+    Ok(match res {
+        TryInsertResult::Inserted(n) => n == 1,
+        TryInsertResult::Conflicted | TryInsertResult::Empty => false,
+    })
+}
+
+/// The run of `workflow` that holds idempotency key `key`.
+pub async fn by_idempotency_key<C: ConnectionTrait>(
+    c: &C,
+    tenant: &Tenant,
+    workflow: &str,
+    key: &str,
+) -> Result<Option<StoredRun>, StoreError> {
+    run::Entity::find()
+        .filter(run::Column::TenantId.eq(tenant.as_str()))
+        .filter(run::Column::WorkflowName.eq(workflow))
+        .filter(run::Column::IdempotencyKey.eq(key))
+        .one(c)
+        .await?
+        .map(to_record)
+        .transpose()
+}
+
+/// The run `id` in `tenant`.
+pub async fn get<C: ConnectionTrait>(c: &C, tenant: &Tenant, id: Uuid) -> Result<Option<StoredRun>, StoreError> {
+    run::Entity::find_by_id(id)
+        .filter(run::Column::TenantId.eq(tenant.as_str()))
+        .one(c)
+        .await?
+        .map(to_record)
+        .transpose()
+}
+
+/// Runs newest first (by creation time, then id), after `cursor`, at most `limit`.
+pub async fn list<C: ConnectionTrait>(
+    c: &C,
+    tenant: &Tenant,
+    filter: &RunFilter,
+    cursor: Option<&RunCursor>,
+    limit: u64,
+) -> Result<Vec<Run>, StoreError> {
+    let mut q = run::Entity::find().filter(run::Column::TenantId.eq(tenant.as_str()));
+    if let Some(w) = &filter.workflow_name {
+        q = q.filter(run::Column::WorkflowName.eq(w.as_str()));
+    }
+    if !filter.states.is_empty() {
+        q = q.filter(run::Column::State.is_in(filter.states.iter().map(|s| s.as_str())));
+    }
+    if let Some(t) = filter.created_after {
+        q = q.filter(run::Column::CreatedAt.gte(t));
+    }
+    if let Some(t) = filter.created_before {
+        q = q.filter(run::Column::CreatedAt.lt(t));
+    }
+    if let Some(cur) = cursor {
+        q = q.filter(
+            Condition::any()
+                .add(run::Column::CreatedAt.lt(cur.created_at))
+                .add(Condition::all().add(run::Column::CreatedAt.eq(cur.created_at)).add(run::Column::Id.lt(cur.id))),
+        );
+    }
+    q.order_by_desc(run::Column::CreatedAt)
+        .order_by_desc(run::Column::Id)
+        .limit(limit)
+        .all(c)
+        .await?
+        .into_iter()
+        .map(|m| to_record(m).map(|s| s.run))
+        .collect()
+}

@@ -1,0 +1,158 @@
+//! Harness for end-to-end tests: start the real `braid` binary, find its ports, call it, stop it.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a control plane may take to print its addresses.
+pub const START_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The `braid` binary under test: `BRAID_BIN` (set by `scripts/test`).
+pub fn braid_bin() -> PathBuf {
+    match std::env::var_os("BRAID_BIN") {
+        Some(p) if Path::new(&p).is_file() => PathBuf::from(p),
+        _ => panic!("BRAID_BIN must name the built `braid` binary; run the tests via scripts/test"),
+    }
+}
+
+/// A tool the tests need, from an environment variable set by `scripts/test`; fails loudly when missing.
+pub fn tool(var: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(p) if Path::new(&p).is_file() => PathBuf::from(p),
+        _ => panic!("{var} must name an executable; run the tests via scripts/test, which installs it"),
+    }
+}
+
+/// A running `braid` process whose stdout announced its addresses.
+pub struct Braid {
+    child: Option<Child>,
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    /// Lines the process printed on stdout after the addresses.
+    lines: mpsc::Receiver<String>,
+}
+
+impl Braid {
+    /// Starts `braid ARGS…` and waits until it prints `gRPC  ADDR` and `HTTP  http://ADDR`.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(braid_bin());
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn braid");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut grpc, mut http) = (None, None);
+        let deadline = Instant::now() + START_DEADLINE;
+        while grpc.is_none() || http.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match rx.recv_timeout(left) {
+                Ok(line) => line,
+                Err(e) => {
+                    let _ = child.kill();
+                    panic!("braid {args:?} did not announce its addresses: {e}");
+                }
+            };
+            if let Some(a) = line.strip_prefix("gRPC  ") {
+                grpc = Some(a.trim().parse().expect("gRPC address"));
+            } else if let Some(a) = line.strip_prefix("HTTP  http://") {
+                http = Some(a.trim().parse().expect("HTTP address"));
+            }
+        }
+        let (Some(grpc), Some(http)) = (grpc, http) else { unreachable!() };
+        Self { child: Some(child), grpc, http, lines: rx }
+    }
+
+    /// `http://ADDR` of the gRPC API.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// A tonic channel to the gRPC API.
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(self.endpoint())
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect to braid")
+    }
+
+    /// Sends SIGTERM and waits for the process to exit within `deadline`.
+    pub fn terminate(mut self, deadline: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        signal(child.id(), "TERM");
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        match rx.recv_timeout(deadline) {
+            Ok(status) => status.expect("wait for braid"),
+            Err(_) => {
+                signal(pid, "KILL");
+                panic!("braid did not exit within {deadline:?} of SIGTERM");
+            }
+        }
+    }
+
+    /// Lines printed after start-up so far.
+    pub fn drain_lines(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+}
+
+impl Drop for Braid {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Sends a signal by name (`TERM`, `KILL`, `STOP`, `CONT`) to `pid` with kill(1).
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status().expect("run kill");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+/// Runs `braid ARGS…` to completion (an operator verb) and returns its output.
+pub fn braid(args: &[&str]) -> Output {
+    Command::new(braid_bin()).args(args).stdin(Stdio::null()).output().expect("run braid")
+}
+
+/// stdout of a finished command as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr of a finished command as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The repository root (for example files under docs/).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+}
+
+/// Starts `braid dev` on free ports with a fresh data dir.
+pub fn start_dev(data_dir: &Path) -> Braid {
+    let dir = data_dir.to_str().expect("utf-8 path");
+    Braid::start(&["dev", "--data-dir", dir, "--grpc-port", "0", "--http-port", "0"], &[])
+}
