@@ -49,6 +49,53 @@ pub struct ServerArgs {
     /// Size of the PostgreSQL connection pool [default: 16].
     #[arg(long, env = "BRAID_DB_MAX_CONNECTIONS", value_name = "N")]
     pub db_max_connections: Option<u32>,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// Timing of leases and repair loops, shared by `braid server` and `braid dev`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExecArgs {
+    /// How long a lease lasts without a heartbeat (workers heartbeat every third of it).
+    #[arg(long, env = "BRAID_LEASE_TTL", value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub lease_ttl: std::time::Duration,
+    /// How long a ready task may sit in the queue before the reconciler publishes it again.
+    #[arg(long, env = "BRAID_RECONCILE_GRACE", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub reconcile_grace: std::time::Duration,
+    /// How often the reaper looks for expired leases.
+    #[arg(long, env = "BRAID_REAPER_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub reaper_interval: std::time::Duration,
+}
+
+impl Default for ExecArgs {
+    fn default() -> Self {
+        let d = crate::engine::ExecSettings::default();
+        Self { lease_ttl: d.lease_ttl, reconcile_grace: d.reconcile_grace, reaper_interval: d.reaper_interval }
+    }
+}
+
+impl ExecArgs {
+    /// The engine settings these flags describe, or every problem with them.
+    pub fn settings(&self) -> Result<crate::engine::ExecSettings, ConfigError> {
+        let mut problems = Vec::new();
+        let min = std::time::Duration::from_millis(300);
+        if self.lease_ttl < min {
+            problems.push(format!("lease_ttl: {:?} is too short (at least {min:?})", self.lease_ttl));
+        }
+        if self.reaper_interval.is_zero() {
+            problems.push("reaper_interval: must be more than zero".into());
+        }
+        if self.reconcile_grace.is_zero() {
+            problems.push("reconcile_grace: must be more than zero".into());
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        let mut s = crate::engine::ExecSettings::default().with_lease_ttl(self.lease_ttl);
+        s.reconcile_grace = self.reconcile_grace;
+        s.reaper_interval = self.reaper_interval;
+        Ok(s)
+    }
 }
 
 /// A validated configuration of `braid server`.
@@ -59,6 +106,7 @@ pub struct ServerConfig {
     pub database_url: String,
     pub redis_url: String,
     pub db_max_connections: u32,
+    pub exec: crate::engine::ExecSettings,
 }
 
 pub const DEFAULT_GRPC_LISTEN: &str = "127.0.0.1:7400";
@@ -85,6 +133,13 @@ impl ServerConfig {
         };
         let pick = |a: &Option<String>, f: Option<String>| a.clone().or(f);
         let mut problems = Vec::new();
+        let exec = match args.exec.settings() {
+            Ok(s) => Some(s),
+            Err(ConfigError(p)) => {
+                problems.extend(p);
+                None
+            }
+        };
         let grpc = pick(&args.grpc_listen, file.grpc_listen).unwrap_or_else(|| DEFAULT_GRPC_LISTEN.to_owned());
         let http = pick(&args.http_listen, file.http_listen).unwrap_or_else(|| DEFAULT_HTTP_LISTEN.to_owned());
         let grpc_listen = addr("grpc_listen", &grpc, &mut problems);
@@ -111,9 +166,9 @@ impl ServerConfig {
         if grpc_listen.is_some() && grpc_listen == http_listen && grpc_listen.is_some_and(|a| a.port() != 0) {
             problems.push(format!("http_listen: {http} is also the gRPC address; they need different ports"));
         }
-        match (grpc_listen, http_listen, problems.is_empty()) {
-            (Some(grpc_listen), Some(http_listen), true) => {
-                Ok(Self { grpc_listen, http_listen, database_url, redis_url, db_max_connections })
+        match (grpc_listen, http_listen, exec, problems.is_empty()) {
+            (Some(grpc_listen), Some(http_listen), Some(exec), true) => {
+                Ok(Self { grpc_listen, http_listen, database_url, redis_url, db_max_connections, exec })
             }
             _ => Err(ConfigError(problems)),
         }

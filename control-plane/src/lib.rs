@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod queue;
 pub mod store;
 pub mod telemetry;
 

@@ -134,15 +134,18 @@ async fn later_rpcs_say_what_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     let dev: Braid = start_dev(dir.path());
     let mut runs = pb::run_service_client::RunServiceClient::new(dev.channel().await);
+    let mut admin = pb::admin_service_client::AdminServiceClient::new(dev.channel().await);
+    let err = admin.list_queues(pb::ListQueuesRequest::default()).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unimplemented);
+    assert!(err.message().contains("observability issue"), "{}", err.message());
+    let mut schedules = pb::schedule_service_client::ScheduleServiceClient::new(dev.channel().await);
+    let err = schedules.list_schedules(pb::ListSchedulesRequest::default()).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unimplemented);
     let err = runs
         .cancel_run(pb::CancelRunRequest { run_id: uuid::Uuid::nil().to_string(), reason: String::new() })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unimplemented);
-    assert!(err.message().contains("execution issue"), "{}", err.message());
-    let mut admin = pb::admin_service_client::AdminServiceClient::new(dev.channel().await);
-    let err = admin.list_workers(pb::ListWorkersRequest::default()).await.unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unimplemented);
+    assert_eq!(err.code(), tonic::Code::NotFound);
     // A bad run id is an invalid argument, an unknown one is not found.
     let err = runs.get_run(pb::GetRunRequest { run_id: "nope".into() }).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);

@@ -1,39 +1,126 @@
-//! AdminService: dead letters, workers, queues. Defined in proto/, implemented by the execution issue.
+//! AdminService: dead letters (list, redrive), connected workers, queues.
 
+use super::{convert, tenant_of};
+use crate::engine::{Engine, EngineError};
+use crate::store::dead_letters::DeadLetterFilter;
 use braid_proto::v1 as pb;
 use braid_proto::v1::admin_service_server::AdminService;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AdminApi;
+#[derive(Debug, Clone)]
+pub struct AdminApi {
+    engine: Engine,
+}
 
-fn missing<T>(rpc: &str, what: &str) -> Result<Response<T>, Status> {
-    Err(Status::unimplemented(format!(
-        "AdminService.{rpc} is not implemented yet: {what} arrive with the execution issue"
-    )))
+impl AdminApi {
+    pub fn new(engine: Engine) -> Self {
+        Self { engine }
+    }
+}
+
+fn filter(f: Option<pb::DeadLetterFilter>) -> Result<DeadLetterFilter, EngineError> {
+    let f = f.unwrap_or_default();
+    let some = |s: String| (!s.is_empty()).then_some(s);
+    let when = |field: &str, t: Option<prost_types::Timestamp>| {
+        t.map(|t| convert::from_timestamp(field, &t))
+            .transpose()
+            .map_err(|e| EngineError::InvalidArgument { field: e.path, reason: e.reason })
+    };
+    Ok(DeadLetterFilter {
+        workflow_name: some(f.workflow_name),
+        task_name: some(f.task_name),
+        error_type: some(f.error_type),
+        created_after: when("filter.created_after", f.created_after)?,
+        created_before: when("filter.created_before", f.created_before)?,
+    })
 }
 
 #[tonic::async_trait]
 impl AdminService for AdminApi {
     async fn list_dead_letters(
         &self,
-        _: Request<pb::ListDeadLettersRequest>,
+        req: Request<pb::ListDeadLettersRequest>,
     ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
-        missing("ListDeadLetters", "dead letters")
+        let tenant = tenant_of(&req);
+        let r = req.into_inner();
+        let page = r.page.unwrap_or_default();
+        let out = self.engine.list_dead_letters(&tenant, &filter(r.filter)?, page.page_size, &page.page_token).await?;
+        Ok(Response::new(pb::ListDeadLettersResponse {
+            dead_letters: out
+                .items
+                .iter()
+                .map(|d| pb::DeadLetter {
+                    id: d.id.to_string(),
+                    task_id: d.task_id.to_string(),
+                    run_id: d.run_id.to_string(),
+                    workflow_name: d.workflow_name.clone(),
+                    workflow_version: d.workflow_version,
+                    task_name: d.task_name.clone(),
+                    task_type: d.task_type.clone(),
+                    last_error: Some(convert::task_error(&d.error)),
+                    attempts: d.attempts,
+                    created_at: Some(convert::timestamp(d.created_at)),
+                })
+                .collect(),
+            next_page_token: out.next.unwrap_or_default(),
+        }))
     }
+
     async fn redrive_dead_letters(
         &self,
-        _: Request<pb::RedriveDeadLettersRequest>,
+        req: Request<pb::RedriveDeadLettersRequest>,
     ) -> Result<Response<pb::RedriveDeadLettersResponse>, Status> {
-        missing("RedriveDeadLetters", "dead letters")
+        let tenant = tenant_of(&req);
+        let r = req.into_inner();
+        if !r.ids.is_empty() && r.filter.is_some() {
+            return Err(EngineError::invalid("ids", "give either ids or a filter, not both").into());
+        }
+        let mut ids = Vec::with_capacity(r.ids.len());
+        for (i, id) in r.ids.iter().enumerate() {
+            ids.push(
+                Uuid::parse_str(id).map_err(|_| {
+                    EngineError::invalid(format!("ids[{i}]"), format!("{id:?} is not a dead letter id"))
+                })?,
+            );
+        }
+        let task_ids = self.engine.redrive(&tenant, &ids, &filter(r.filter)?).await?;
+        Ok(Response::new(pb::RedriveDeadLettersResponse {
+            redriven: u32::try_from(task_ids.len()).unwrap_or(u32::MAX),
+            task_ids: task_ids.iter().map(ToString::to_string).collect(),
+        }))
     }
+
     async fn list_workers(
         &self,
-        _: Request<pb::ListWorkersRequest>,
+        req: Request<pb::ListWorkersRequest>,
     ) -> Result<Response<pb::ListWorkersResponse>, Status> {
-        missing("ListWorkers", "connected workers")
+        let tenant = tenant_of(&req);
+        let workers = self.engine.connected_workers(&tenant).await?;
+        Ok(Response::new(pb::ListWorkersResponse {
+            workers: workers
+                .into_iter()
+                .map(|w| pb::WorkerInfo {
+                    id: w.id.to_string(),
+                    name: w.name,
+                    task_types: w.task_types,
+                    slots: w.slots,
+                    free_slots: 0,
+                    labels: w.labels.into_iter().collect(),
+                    sdk_language: w.sdk_language,
+                    sdk_version: w.sdk_version,
+                    draining: w.draining,
+                    connected_at: Some(convert::timestamp(w.connected_at)),
+                    last_heartbeat_at: Some(convert::timestamp(w.last_heartbeat_at)),
+                })
+                .collect(),
+            next_page_token: String::new(),
+        }))
     }
+
     async fn list_queues(&self, _: Request<pb::ListQueuesRequest>) -> Result<Response<pb::ListQueuesResponse>, Status> {
-        missing("ListQueues", "dispatch queues")
+        Err(Status::unimplemented(
+            "AdminService.ListQueues is not implemented yet: queue depth and lag arrive with the observability issue",
+        ))
     }
 }

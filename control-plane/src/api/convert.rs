@@ -45,9 +45,9 @@ fn from_duration(path: &str, d: Option<&prost_types::Duration>, errors: &mut Vec
 fn retry_spec(path: &str, r: Option<&pb::RetryPolicy>, errors: &mut Vec<ValidationError>) -> Option<RetrySpec> {
     let r = r?;
     Some(RetrySpec {
-        max_attempts: (r.max_attempts != 0).then_some(r.max_attempts),
+        max_attempts: r.max_attempts,
         initial_backoff: from_duration(&format!("{path}.initial_backoff"), r.initial_backoff.as_ref(), errors),
-        multiplier: (r.multiplier != 0.0).then_some(r.multiplier),
+        multiplier: r.multiplier,
         max_backoff: from_duration(&format!("{path}.max_backoff"), r.max_backoff.as_ref(), errors),
         jitter: r.jitter,
     })
@@ -55,9 +55,9 @@ fn retry_spec(path: &str, r: Option<&pb::RetryPolicy>, errors: &mut Vec<Validati
 
 fn retry_policy(r: &RetrySpec) -> pb::RetryPolicy {
     pb::RetryPolicy {
-        max_attempts: r.max_attempts.unwrap_or(0),
+        max_attempts: r.max_attempts,
         initial_backoff: r.initial_backoff.map(duration),
-        multiplier: r.multiplier.unwrap_or(0.0),
+        multiplier: r.multiplier,
         max_backoff: r.max_backoff.map(duration),
         jitter: r.jitter,
     }

@@ -24,14 +24,14 @@ pub fn tenant_of<T>(_req: &tonic::Request<T>) -> Tenant {
 }
 
 /// Every braid.v1 service, ready to be added to a tonic server.
-pub fn routes(engine: Engine) -> Routes {
+pub fn routes(engine: Engine, shutdown: tokio_util::sync::CancellationToken) -> Routes {
     let mut routes = Routes::default();
     routes = routes
         .add_service(WorkflowServiceServer::new(workflow::WorkflowApi::new(engine.clone())))
-        .add_service(RunServiceServer::new(run::RunApi::new(engine)))
-        .add_service(WorkerServiceServer::new(worker::WorkerApi))
+        .add_service(RunServiceServer::new(run::RunApi::new(engine.clone())))
+        .add_service(WorkerServiceServer::new(worker::WorkerApi::new(engine.clone(), shutdown)))
         .add_service(ScheduleServiceServer::new(schedule::ScheduleApi))
-        .add_service(AdminServiceServer::new(admin::AdminApi));
+        .add_service(AdminServiceServer::new(admin::AdminApi::new(engine)));
     routes
 }
 

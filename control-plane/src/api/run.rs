@@ -3,6 +3,7 @@
 use super::{convert, tenant_of};
 use crate::domain::records::RunFilter;
 use crate::engine::runs::parse_run_id;
+use crate::engine::session::Outbound;
 use crate::engine::trigger::TriggerRequest;
 use crate::engine::{Engine, EngineError};
 use braid_proto::v1 as pb;
@@ -84,10 +85,16 @@ impl RunService for RunApi {
         }))
     }
 
-    async fn cancel_run(&self, _req: Request<pb::CancelRunRequest>) -> Result<Response<pb::CancelRunResponse>, Status> {
-        Err(Status::unimplemented(
-            "CancelRun is not implemented yet: cancellation arrives with the worker lease protocol (execution issue)",
-        ))
+    async fn cancel_run(&self, req: Request<pb::CancelRunRequest>) -> Result<Response<pb::CancelRunResponse>, Status> {
+        let tenant = tenant_of(&req);
+        let r = req.into_inner();
+        let id = parse_run_id("run_id", &r.run_id)?;
+        let out = self.engine.cancel_run(&tenant, id, &r.reason).await?;
+        for lease in out.revoked {
+            let reason = format!("run {id} was cancelled");
+            self.engine.registry().try_send(&lease.worker_id, Outbound::Cancel { key: lease.key, reason });
+        }
+        Ok(Response::new(pb::CancelRunResponse { run: Some(convert::run_detail(&out.run)) }))
     }
 
     type WatchRunStream = EventStream;

@@ -1,15 +1,131 @@
-//! WorkerService: the worker stream. Its protocol is specified in proto/ and arrives with the execution issue.
+//! WorkerService: the worker stream, converted between braid.v1 messages and the engine's session.
 
+use super::{convert, tenant_of};
+use crate::engine::Engine;
+use crate::engine::complete::Outcome;
+use crate::engine::session::{Hello, Inbound, Outbound, Rejection};
+use crate::store::leases::LeaseKey;
 use braid_proto::v1 as pb;
+use braid_proto::v1::connect_request::Message as In;
+use braid_proto::v1::connect_response::Message as Out;
 use braid_proto::v1::worker_service_server::WorkerService;
+use futures::StreamExt;
 use std::pin::Pin;
+use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
+use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct WorkerApi;
+#[derive(Debug, Clone)]
+pub struct WorkerApi {
+    engine: Engine,
+    /// Cancelled when the server stops: every stream ends.
+    shutdown: CancellationToken,
+}
+
+impl WorkerApi {
+    pub fn new(engine: Engine, shutdown: CancellationToken) -> Self {
+        Self { engine, shutdown }
+    }
+}
 
 type Assignments = Pin<Box<dyn Stream<Item = Result<pb::ConnectResponse, Status>> + Send>>;
+
+fn duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn lease_key(l: &pb::LeaseRef) -> Option<LeaseKey> {
+    Some(LeaseKey {
+        task_id: Uuid::parse_str(&l.task_id).ok()?,
+        attempt: l.attempt,
+        lease_id: Uuid::parse_str(&l.lease_id).ok()?,
+    })
+}
+
+/// A worker message as the engine sees it; None for messages that carry nothing to act on.
+fn inbound(m: In) -> Option<Inbound> {
+    match m {
+        In::Hello(_) => None,
+        In::Heartbeat(h) => Some(Inbound::Heartbeat(h.leases.iter().filter_map(lease_key).collect())),
+        In::Result(r) => {
+            let Ok(task_id) = Uuid::parse_str(&r.task_id) else {
+                let reason = format!("task_id {:?} is not a task id", r.task_id);
+                return Some(Inbound::Malformed { task_id: Uuid::nil(), attempt: r.attempt, lease_id: None, reason });
+            };
+            let lease_id = Uuid::parse_str(&r.lease_id).ok();
+            let outcome = match r.outcome {
+                Some(pb::task_result::Outcome::OutputJson(o)) => Outcome::Succeeded { output_json: o },
+                Some(pb::task_result::Outcome::Error(e)) => Outcome::Failed(crate::domain::records::TaskError {
+                    message: e.message,
+                    kind: if e.r#type.is_empty() { "error".into() } else { e.r#type },
+                    retryable: e.retryable,
+                    details: (!e.details_json.is_empty()).then_some(e.details_json),
+                }),
+                None => {
+                    let reason = "a result needs output_json or error".to_owned();
+                    return Some(Inbound::Malformed { task_id, attempt: r.attempt, lease_id, reason });
+                }
+            };
+            Some(Inbound::Result { task_id, attempt: r.attempt, lease_id, outcome })
+        }
+        In::Credits(c) => Some(Inbound::Credits(c.slots)),
+        In::Drain(_) => Some(Inbound::Drain),
+    }
+}
+
+fn outbound(o: Outbound) -> pb::ConnectResponse {
+    let message = match o {
+        Outbound::Welcome { worker_id, heartbeat_interval, lease_ttl } => Out::Welcome(pb::Welcome {
+            worker_id: worker_id.to_string(),
+            heartbeat_interval: Some(duration(heartbeat_interval)),
+            lease_ttl: Some(duration(lease_ttl)),
+            server_version: crate::VERSION.to_owned(),
+        }),
+        Outbound::Assign(a) => Out::Assignment(pb::TaskAssignment {
+            task_id: a.key.task_id.to_string(),
+            run_id: a.run_id.to_string(),
+            workflow_name: a.workflow_name,
+            workflow_version: a.workflow_version,
+            task_name: a.task_name,
+            task_type: a.task_type,
+            attempt: a.key.attempt,
+            max_attempts: a.max_attempts,
+            lease_id: a.key.lease_id.to_string(),
+            input_json: a.input_json,
+            deadline: Some(convert::timestamp(a.deadline)),
+            trace_context: Default::default(),
+        }),
+        Outbound::Cancel { key, reason } => Out::Cancel(pb::CancelTask {
+            task_id: key.task_id.to_string(),
+            attempt: key.attempt,
+            lease_id: key.lease_id.to_string(),
+            reason,
+        }),
+        Outbound::Ack { task_id, attempt, lease_id, rejected } => {
+            let (accepted, code, reason) = match rejected {
+                None => (true, tonic::Code::Ok, String::new()),
+                Some((Rejection::StaleLease, r)) => (false, tonic::Code::FailedPrecondition, r),
+                Some((Rejection::Malformed, r)) => (false, tonic::Code::InvalidArgument, r),
+            };
+            Out::Ack(pb::ResultAck {
+                task_id: task_id.to_string(),
+                attempt,
+                lease_id: lease_id.map(|l| l.to_string()).unwrap_or_default(),
+                accepted,
+                code: code as i32,
+                reason,
+            })
+        }
+    };
+    pb::ConnectResponse { message: Some(message) }
+}
 
 #[tonic::async_trait]
 impl WorkerService for WorkerApi {
@@ -17,10 +133,49 @@ impl WorkerService for WorkerApi {
 
     async fn connect(
         &self,
-        _req: Request<Streaming<pb::ConnectRequest>>,
+        req: Request<Streaming<pb::ConnectRequest>>,
     ) -> Result<Response<Self::ConnectStream>, Status> {
-        Err(Status::unimplemented(
-            "WorkerService.Connect is not implemented yet: leasing, heartbeats and results arrive with the execution issue",
-        ))
+        let tenant = tenant_of(&req);
+        let mut stream = req.into_inner();
+        let first = stream.message().await?.and_then(|m| m.message);
+        let Some(In::Hello(h)) = first else {
+            return Err(Status::invalid_argument("the first message on a worker stream must be Hello"));
+        };
+        let hello = Hello {
+            worker_name: h.worker_name,
+            task_types: h.task_types,
+            slots: h.slots,
+            labels: h.labels.into_iter().collect(),
+            sdk_language: h.sdk_language,
+            sdk_version: h.sdk_version,
+        };
+        let (tx, rx) = mpsc::channel::<Outbound>(usize::try_from(hello.slots.min(1024)).unwrap_or(64) * 2 + 16);
+        let messages = stream.filter_map(|m| async move {
+            match m {
+                Ok(m) => m.message.and_then(inbound),
+                Err(e) => {
+                    tracing::debug!(error = %e, "worker stream ended with an error");
+                    None
+                }
+            }
+        });
+        // Validate Hello before answering, so a bad one is a status, not a dead stream.
+        let engine = self.engine.clone();
+        let shutdown = self.shutdown.clone();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let messages = Box::pin(messages);
+            let result = engine.serve_worker(tenant, hello, messages, tx, shutdown, ready_tx).await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "worker stream failed");
+            }
+        });
+        match ready_rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => return Err(Status::internal("worker session ended before it started")),
+        }
+        let out = ReceiverStream::new(rx).map(|o| Ok(outbound(o)));
+        Ok(Response::new(Box::pin(out)))
     }
 }

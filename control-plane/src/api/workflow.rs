@@ -1,6 +1,7 @@
 //! WorkflowService: authoring adapters.
 
 use super::{convert, tenant_of};
+use crate::domain::validate::ValidationError;
 use crate::engine::{Engine, EngineError};
 use braid_proto::v1 as pb;
 use braid_proto::v1::workflow_service_server::WorkflowService;
@@ -44,6 +45,7 @@ impl WorkflowService for WorkflowApi {
         let errors = match definition(req.into_inner().definition) {
             Ok(def) => self.engine.validate_workflow(&def),
             Err(EngineError::InvalidDefinition(errors)) => errors,
+            Err(EngineError::InvalidArgument { field, reason }) => vec![ValidationError { path: field, reason }],
             Err(other) => return Err(other.into()),
         };
         Ok(Response::new(pb::ValidateWorkflowResponse {

@@ -59,8 +59,9 @@ impl Listeners {
     }
 }
 
-/// Serves the gRPC API and the HTTP endpoints until `shutdown` is cancelled (or a server fails),
-/// then stops in order: health turns NOT_SERVING, servers drain, tasks are joined.
+/// Serves the gRPC API and the HTTP endpoints, and runs the reaper and reconciler,
+/// until `shutdown` is cancelled (or a server fails). Then stops in order: health turns
+/// NOT_SERVING, the servers stop (worker streams end), the loops stop.
 pub async fn serve(engine: Engine, listeners: Listeners, shutdown: CancellationToken) -> Result<(), AppError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in api::SERVICE_NAMES {
@@ -82,14 +83,17 @@ pub async fn serve(engine: Engine, listeners: Listeners, shutdown: CancellationT
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .map_err(setup)?;
-    let routes =
-        api::routes(engine).add_service(health_service).add_service(reflection_v1).add_service(reflection_v1alpha);
+    let servers_stop = CancellationToken::new();
+    let routes = api::routes(engine.clone(), servers_stop.clone())
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
     let metrics = Metrics::new().map_err(|e| AppError::Setup(format!("metrics: {e}")))?;
 
-    let mut tasks = Tasks::default();
+    let mut servers = Tasks::default();
     let Listeners { grpc, http } = listeners;
-    let stop = shutdown.clone();
-    tasks.spawn("grpc-server", async move {
+    let (stop, failed) = (servers_stop.clone(), shutdown.clone());
+    servers.spawn("grpc-server", async move {
         let serve = tonic::transport::Server::builder()
             .add_routes(routes)
             .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stop.clone().cancelled_owned());
@@ -106,25 +110,80 @@ pub async fn serve(engine: Engine, listeners: Listeners, shutdown: CancellationT
                 Ok(())
             }
         };
-        stop.cancel();
+        failed.cancel();
         result
     });
-    let stop = shutdown.clone();
-    tasks.spawn("http-server", async move {
+    let (stop, failed) = (servers_stop.clone(), shutdown.clone());
+    servers.spawn("http-server", async move {
         let result = axum::serve(http, http::router(metrics))
-            .with_graceful_shutdown(stop.clone().cancelled_owned())
+            .with_graceful_shutdown(stop.cancelled_owned())
             .await
             .map_err(|e| e.to_string());
-        stop.cancel();
+        failed.cancel();
         result
     });
 
+    let loops_stop = CancellationToken::new();
+    let mut loops = Tasks::default();
+    let (e, stop, every) = (engine.clone(), loops_stop.clone(), engine.settings().reaper_interval);
+    loops.spawn(
+        "reaper",
+        repeat("reaper", every, stop, move || {
+            let e = e.clone();
+            async move {
+                e.reap_once().await.map(|n| {
+                    if n > 0 {
+                        tracing::info!(recovered = n, "expired leases recovered")
+                    }
+                })
+            }
+        }),
+    );
+    let (e, stop, every) = (engine.clone(), loops_stop.clone(), engine.settings().reconcile_interval);
+    loops.spawn(
+        "reconciler",
+        repeat("reconciler", every, stop, move || {
+            let e = e.clone();
+            async move {
+                e.reconcile_once().await.map(|n| {
+                    if n > 0 {
+                        tracing::debug!(published = n, "reconciler published")
+                    }
+                })
+            }
+        }),
+    );
+
     shutdown.cancelled().await;
     tracing::info!("shutting down");
+    health.set_service_status("", ServingStatus::NotServing).await;
     for name in api::SERVICE_NAMES {
         health.set_service_status(name, ServingStatus::NotServing).await;
     }
-    tasks.join(SHUTDOWN_DEADLINE).await.map_err(AppError::Serve)
+    servers_stop.cancel();
+    let served = servers.join(SHUTDOWN_DEADLINE).await;
+    loops_stop.cancel();
+    let looped = loops.join(SHUTDOWN_DEADLINE).await;
+    served.and(looped).map_err(AppError::Serve)
+}
+
+/// Runs `pass` every `every` until `stop`; a failed pass is logged and the loop goes on.
+async fn repeat<F, Fut>(name: &'static str, every: Duration, stop: CancellationToken, pass: F) -> Result<(), String>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), crate::engine::EngineError>> + Send,
+{
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return Ok(()),
+        }
+        if let Err(e) = pass().await {
+            tracing::warn!(task = name, error = %e, "pass failed; retrying next tick");
+        }
+    }
 }
 
 /// A token cancelled on SIGINT or SIGTERM.

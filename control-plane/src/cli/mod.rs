@@ -43,6 +43,8 @@ pub struct DevArgs {
     /// HTTP port on 127.0.0.1 (metrics, health); 0 picks a free port.
     #[arg(long, env = "BRAID_HTTP_PORT", default_value_t = 7401)]
     pub http_port: u16,
+    #[command(flatten)]
+    pub exec: crate::config::ExecArgs,
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -189,7 +189,7 @@ pub fn print_workflow(w: &pb::Workflow, created: Option<bool>, out: Output) {
                 .tasks
                 .iter()
                 .map(|t| {
-                    let attempts = t.retry.as_ref().map_or(0, |r| r.max_attempts);
+                    let attempts = t.retry.as_ref().and_then(|r| r.max_attempts).unwrap_or(0);
                     vec![
                         t.name.clone(),
                         t.task_type.clone(),

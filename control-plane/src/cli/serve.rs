@@ -4,44 +4,40 @@ use super::{CliError, DevArgs, MigrateArgs};
 use crate::app::{self, Listeners};
 use crate::config::{ServerArgs, ServerConfig};
 use crate::engine::{Engine, SystemClock};
+use crate::queue::{InProcessQueue, RedisQueue};
 use crate::store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Connections SQLite gets in dev mode: one writer at a time anyway.
 const DEV_DB_CONNECTIONS: u32 = 4;
+/// Redis connections of one control plane (blocking reads hold their own).
+const REDIS_POOL: u32 = 16;
 
 pub async fn server(args: ServerArgs) -> Result<(), CliError> {
     // Every config problem is reported before anything is opened or bound.
     let cfg = ServerConfig::resolve(&args)?;
     let store = Store::connect(&cfg.database_url, cfg.db_max_connections).await?;
     store.check_schema().await?;
-    check_redis(&cfg.redis_url).await?;
+    let queue = RedisQueue::connect(&cfg.redis_url, REDIS_POOL).await.map_err(|e| CliError::Redis(e.to_string()))?;
+    match queue.check_eviction_policy().await {
+        Ok(Some(policy)) => tracing::warn!(
+            %policy,
+            "REDIS maxmemory-policy is {policy}, not noeviction: Redis may evict dispatch entries under memory \
+             pressure; nothing is lost (the reconciler republishes from PostgreSQL) but dispatch slows. \
+             Set `maxmemory-policy noeviction`."
+        ),
+        Ok(None) => {}
+        Err(e) => return Err(CliError::Redis(e.to_string())),
+    }
     let listeners = Listeners::bind(cfg.grpc_listen, cfg.http_listen).await?;
     println!("Braid {} server", crate::VERSION);
     listeners.announce();
-    let engine = Engine::new(store.clone(), Arc::new(SystemClock));
-    let result = app::serve(engine, listeners, app::shutdown_on_signals()).await;
-    store.close().await?;
-    Ok(result?)
-}
-
-/// Connects to Redis once, so a wrong URL fails at start rather than at the first dispatch.
-async fn check_redis(url: &str) -> Result<(), CliError> {
-    let manager = bb8_redis::RedisConnectionManager::new(url).map_err(|e| CliError::Redis(format!("{url}: {e}")))?;
-    let pool = bb8_redis::bb8::Pool::builder()
-        .max_size(1)
-        .connection_timeout(std::time::Duration::from_secs(5))
-        .build(manager)
-        .await
-        .map_err(|e| CliError::Redis(format!("{url}: {e}")))?;
-    let mut conn = pool.get().await.map_err(|e| CliError::Redis(format!("{url}: {e}")))?;
-    let pong: String = bb8_redis::redis::cmd("PING")
-        .query_async(&mut *conn)
-        .await
-        .map_err(|e| CliError::Redis(format!("{url}: {e}")))?;
-    tracing::info!(%url, reply = %pong, "redis reachable");
-    Ok(())
+    let engine = Engine::new(store.clone(), Arc::new(SystemClock), Arc::new(queue), cfg.exec);
+    let served = app::serve(engine, listeners, app::shutdown_on_signals()).await;
+    let closed = store.close().await;
+    served?;
+    Ok(closed?)
 }
 
 pub async fn dev(args: DevArgs) -> Result<(), CliError> {
@@ -58,10 +54,12 @@ pub async fn dev(args: DevArgs) -> Result<(), CliError> {
     let listeners = Listeners::bind(localhost(args.grpc_port), localhost(args.http_port)).await?;
     println!("Braid {} dev mode: SQLite at {}", crate::VERSION, db_path.display());
     listeners.announce();
-    let engine = Engine::new(store.clone(), Arc::new(SystemClock));
-    let result = app::serve(engine, listeners, app::shutdown_on_signals()).await;
-    store.close().await?;
-    Ok(result?)
+    let settings = args.exec.settings()?;
+    let engine = Engine::new(store.clone(), Arc::new(SystemClock), Arc::new(InProcessQueue::new()), settings);
+    let served = app::serve(engine, listeners, app::shutdown_on_signals()).await;
+    let closed = store.close().await;
+    served?;
+    Ok(closed?)
 }
 
 pub async fn migrate(args: MigrateArgs) -> Result<(), CliError> {

@@ -1,27 +1,66 @@
 //! The use cases: authoring, triggering and reading runs. Owns transactions and the rules.
 
 pub mod authoring;
+pub mod cancel;
 pub mod clock;
+pub mod complete;
+pub mod dead_letters;
+pub mod dispatch;
 pub mod error;
+pub mod heartbeat;
 pub mod page;
+pub mod repair;
 pub mod runs;
+pub mod session;
+pub mod settings;
 pub mod trigger;
 
 pub use clock::{Clock, SharedClock, SystemClock};
 pub use error::EngineError;
+pub use settings::ExecSettings;
 
+use crate::domain::records::Tenant;
+use crate::queue::DispatchQueue;
 use crate::store::Store;
+use crate::store::dbtime::DbNow;
+use std::sync::Arc;
+use uuid::Uuid;
 
 /// The engine: the rules of Braid over a store and a clock, shared by every API.
 #[derive(Debug, Clone)]
 pub struct Engine {
     store: Store,
     clock: SharedClock,
+    queue: Arc<dyn DispatchQueue>,
+    settings: ExecSettings,
+    registry: session::Registry,
+    /// Identifies this control plane in the workers table.
+    node_id: String,
 }
 
 impl Engine {
-    pub fn new(store: Store, clock: SharedClock) -> Self {
-        Self { store, clock }
+    pub fn new(store: Store, clock: SharedClock, queue: Arc<dyn DispatchQueue>, settings: ExecSettings) -> Self {
+        Self {
+            store,
+            clock,
+            queue,
+            settings,
+            registry: session::Registry::default(),
+            node_id: Uuid::now_v7().to_string(),
+        }
+    }
+
+    /// Worker streams held by this control plane.
+    pub fn registry(&self) -> &session::Registry {
+        &self.registry
+    }
+
+    pub fn settings(&self) -> &ExecSettings {
+        &self.settings
+    }
+
+    pub fn queue(&self) -> &Arc<dyn DispatchQueue> {
+        &self.queue
     }
 
     pub fn store(&self) -> &Store {
@@ -33,5 +72,21 @@ impl Engine {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         use chrono::SubsecRound;
         self.clock.now().trunc_subsecs(6)
+    }
+
+    /// "Now" for statements: the database clock on PostgreSQL, `now` on SQLite.
+    fn db_now(&self, now: chrono::DateTime<chrono::Utc>) -> DbNow {
+        DbNow::new(self.store.backend(), now)
+    }
+
+    /// Hands newly ready tasks to the queue after their transaction committed. A failure
+    /// loses nothing: the reconciler publishes ready tasks that sat past the grace period.
+    async fn publish(&self, tenant: &Tenant, items: &[(String, Uuid)]) {
+        if items.is_empty() {
+            return;
+        }
+        if let Err(e) = self.queue.publish(tenant.as_str(), items).await {
+            tracing::warn!(error = %e, count = items.len(), "publish failed; the reconciler will retry");
+        }
     }
 }

@@ -51,7 +51,7 @@ impl Engine {
         if let Some(key) = key {
             let found = runs::by_idempotency_key(self.store.conn(), tenant, &req.workflow_name, key).await?;
             if let Some(existing) = found {
-                return self.existing(tenant, existing, &hash, key).await;
+                return self.existing(tenant, existing, &hash, key, req.workflow_version).await;
             }
         }
         let wf = self.get_workflow(tenant, &req.workflow_name, req.workflow_version).await?;
@@ -87,7 +87,7 @@ impl Engine {
                 runs::by_idempotency_key(self.store.conn(), tenant, &req.workflow_name, key).await?.ok_or_else(
                     || StoreError::Corrupt(format!("idempotency key {key:?} conflicted but no run holds it")),
                 )?;
-            return self.existing(tenant, existing, &hash, key).await;
+            return self.existing(tenant, existing, &hash, key, req.workflow_version).await;
         }
         let tasks = new_tasks(&valid, run_id, now);
         let rows: Vec<tasks::NewTask<'_>> = tasks
@@ -118,6 +118,9 @@ impl Engine {
         );
         events::append(&txn, tenant, run_id, &log, now).await?;
         txn.commit().await.map_err(StoreError::from)?;
+        let ready: Vec<(String, Uuid)> =
+            tasks.iter().filter(|t| t.state == TaskState::Ready).map(|t| (t.task_type.clone(), t.id)).collect();
+        self.publish(tenant, &ready).await;
 
         let run = Run {
             id: run_id,
@@ -143,7 +146,14 @@ impl Engine {
         existing: runs::StoredRun,
         hash: &str,
         key: &str,
+        version: Option<u32>,
     ) -> Result<TriggerOutcome, EngineError> {
+        if let Some(v) = version.filter(|v| *v != existing.run.workflow_version) {
+            return Err(EngineError::AlreadyExists(format!(
+                "idempotency key {key:?} is already used by run {} of version {}, not version {v}",
+                existing.run.id, existing.run.workflow_version
+            )));
+        }
         if existing.input_hash.as_deref() != Some(hash) {
             return Err(EngineError::AlreadyExists(format!(
                 "idempotency key {key:?} is already used by run {} of workflow {:?} with a different input",

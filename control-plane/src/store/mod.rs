@@ -1,9 +1,14 @@
 //! Storage: the sea-orm connection, its error enum, and named query functions (the only SQL).
 
+pub mod dbtime;
+pub mod dead_letters;
 pub mod entity;
 pub mod events;
+pub mod leases;
+pub mod progress;
 pub mod runs;
 pub mod tasks;
+pub mod workers;
 pub mod workflows;
 
 use braid_migrations::{Migrator, MigratorTrait};

@@ -150,3 +150,18 @@ pub async fn list<C: ConnectionTrait>(
         .map(|m| to_record(m).map(|s| s.run))
         .collect()
 }
+
+/// The runs among `ids`.
+pub async fn get_many<C: ConnectionTrait>(c: &C, tenant: &Tenant, ids: &[Uuid]) -> Result<Vec<StoredRun>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    run::Entity::find()
+        .filter(run::Column::TenantId.eq(tenant.as_str()))
+        .filter(run::Column::Id.is_in(ids.iter().copied()))
+        .all(c)
+        .await?
+        .into_iter()
+        .map(to_record)
+        .collect()
+}

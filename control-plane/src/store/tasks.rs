@@ -53,6 +53,7 @@ pub async fn insert_many<C: ConnectionTrait>(c: &C, tenant: &Tenant, tasks: &[Ne
             created_at: Set(t.now),
             updated_at: Set(t.now),
             finished_at: Set(None),
+            published_at: Set((t.state == TaskState::Ready).then_some(t.now)),
         });
     }
     task::Entity::insert_many(models).exec_without_returning(c).await?;
@@ -120,4 +121,22 @@ pub async fn of_run<C: ConnectionTrait>(c: &C, tenant: &Tenant, run_id: Uuid) ->
             task_record(t, attempts)
         })
         .collect()
+}
+
+/// Outputs of the succeeded tasks of `run_ids`, by (run, task name).
+pub async fn outputs_of_runs<C: ConnectionTrait>(
+    c: &C,
+    tenant: &Tenant,
+    run_ids: &[Uuid],
+) -> Result<HashMap<(Uuid, String), String>, StoreError> {
+    if run_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = task::Entity::find()
+        .filter(task::Column::TenantId.eq(tenant.as_str()))
+        .filter(task::Column::RunId.is_in(run_ids.iter().copied()))
+        .filter(task::Column::State.eq(TaskState::Succeeded.as_str()))
+        .all(c)
+        .await?;
+    Ok(rows.into_iter().filter_map(|t| t.output.map(|o| ((t.run_id, t.name), o))).collect())
 }

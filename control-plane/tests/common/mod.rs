@@ -4,7 +4,8 @@
 
 use braid_control_plane::domain::definition::WorkflowDefinition;
 use braid_control_plane::domain::records::Tenant;
-use braid_control_plane::engine::{Engine, SystemClock};
+use braid_control_plane::engine::{Engine, ExecSettings, SystemClock};
+use braid_control_plane::queue::InProcessQueue;
 use braid_control_plane::store::Store;
 use std::sync::Arc;
 
@@ -36,9 +37,27 @@ impl TestDb {
     }
 
     async fn open(url: &str, cleanup: Cleanup) -> Self {
+        Self::open_with(url, cleanup, ExecSettings::default()).await
+    }
+
+    /// The same on SQLite with these engine settings (e.g. a short lease TTL).
+    pub async fn sqlite_with(settings: ExecSettings) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("braid.db").display());
+        Self::open_with(&url, Cleanup::Sqlite(dir), settings).await
+    }
+
+    /// The same on PostgreSQL with these engine settings.
+    pub async fn postgres_with(settings: ExecSettings) -> Self {
+        let (db, url) = braid_migrations::testing::fresh_postgres().await;
+        db.close().await.expect("close bootstrap pool");
+        Self::open_with(&url, Cleanup::Postgres(url.clone()), settings).await
+    }
+
+    async fn open_with(url: &str, cleanup: Cleanup, settings: ExecSettings) -> Self {
         let store = Store::connect(url, 8).await.expect("connect");
         store.migrate().await.expect("migrate");
-        let engine = Engine::new(store.clone(), Arc::new(SystemClock));
+        let engine = Engine::new(store.clone(), Arc::new(SystemClock), Arc::new(InProcessQueue::new()), settings);
         Self { engine, store, cleanup }
     }
 

@@ -20,6 +20,8 @@ pub struct Model {
     pub attempts: i32,
     pub created_at: DateTimeUtc,
     pub redriven_at: Option<DateTimeUtc>,
+    /// `type` of the last error, for filtering.
+    pub error_type: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

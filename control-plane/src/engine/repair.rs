@@ -1,0 +1,54 @@
+//! The repair loops' single passes: the reaper (expired leases) and the reconciler (queue restored from Postgres).
+
+use super::complete::{Outcome, Verdict};
+use super::{Engine, EngineError};
+use crate::store::leases;
+
+/// Expired leases handled per reaper pass.
+const REAP_BATCH: u64 = 500;
+/// Ready tasks republished per reconciler pass.
+const RECONCILE_BATCH: u64 = 1000;
+
+impl Engine {
+    /// Recovers expired leases: each is re-checked by one conditional statement (state,
+    /// attempt, lease id and expiry), so a result that lands first wins and two control
+    /// planes never both recover one lease. Returns how many were recovered.
+    pub async fn reap_once(&self) -> Result<usize, EngineError> {
+        let db_now = self.db_now(self.now());
+        let expired = leases::expired(self.store.conn(), REAP_BATCH, db_now).await?;
+        let mut recovered = 0;
+        for (tenant, key) in expired {
+            match self.complete(&tenant, key, Outcome::LeaseExpired).await? {
+                Verdict::Accepted => recovered += 1,
+                Verdict::Stale { .. } => {}
+            }
+        }
+        Ok(recovered)
+    }
+
+    /// Publishes ready, due tasks that are not known to be in the queue: never published
+    /// (a backoff that just ended) or published longer than the grace period ago (lost by
+    /// Redis, or a crash between commit and publish). Returns how many were published.
+    pub async fn reconcile_once(&self) -> Result<usize, EngineError> {
+        let db_now = self.db_now(self.now());
+        let txn = self.store.begin().await?;
+        let due = leases::republish_candidates(
+            &txn,
+            self.store.backend(),
+            self.settings.reconcile_grace,
+            RECONCILE_BATCH,
+            db_now,
+        )
+        .await?;
+        txn.commit().await.map_err(crate::store::StoreError::from)?;
+        let n = due.len();
+        let mut by_tenant: std::collections::BTreeMap<String, Vec<(String, uuid::Uuid)>> = Default::default();
+        for (tenant, task_type, id) in due {
+            by_tenant.entry(tenant.0).or_default().push((task_type, id));
+        }
+        for (tenant, items) in by_tenant {
+            self.publish(&crate::domain::records::Tenant(tenant), &items).await;
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,365 @@
+//! One worker stream: flow control by slots, dispatch from the queue into leases, results, heartbeats, drain.
+
+use super::complete::{Outcome, Verdict};
+use super::dispatch::Assignment;
+use super::{Engine, EngineError};
+use crate::domain::limits::is_valid_name;
+use crate::domain::records::Tenant;
+use crate::store::leases::LeaseKey;
+use crate::store::workers::{self, WorkerRow};
+use futures::{Stream, StreamExt};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Most slots one stream may ask for.
+pub const MAX_SLOTS: u32 = 10_000;
+/// Most task types one stream may serve.
+pub const MAX_TASK_TYPES: usize = 100;
+
+/// What a worker says first.
+#[derive(Debug, Clone, Default)]
+pub struct Hello {
+    pub worker_name: String,
+    pub task_types: Vec<String>,
+    pub slots: u32,
+    pub labels: BTreeMap<String, String>,
+    pub sdk_language: String,
+    pub sdk_version: String,
+}
+
+/// A message from the worker after Hello.
+#[derive(Debug, Clone)]
+pub enum Inbound {
+    Heartbeat(Vec<LeaseKey>),
+    /// `key` is None when the worker sent no (or a malformed) lease id.
+    Result {
+        task_id: Uuid,
+        attempt: u32,
+        lease_id: Option<Uuid>,
+        outcome: Outcome,
+    },
+    Credits(u32),
+    Drain,
+    /// A result that cannot be applied as sent.
+    Malformed {
+        task_id: Uuid,
+        attempt: u32,
+        lease_id: Option<Uuid>,
+        reason: String,
+    },
+}
+
+/// Why a result was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// The lease is not current: FAILED_PRECONDITION.
+    StaleLease,
+    /// The result itself is malformed: INVALID_ARGUMENT.
+    Malformed,
+}
+
+/// A message to the worker.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Welcome { worker_id: Uuid, heartbeat_interval: Duration, lease_ttl: Duration },
+    Assign(Box<Assignment>),
+    Cancel { key: LeaseKey, reason: String },
+    Ack { task_id: Uuid, attempt: u32, lease_id: Option<Uuid>, rejected: Option<(Rejection, String)> },
+}
+
+/// Streams of this control plane, by worker id, so cancellations reach them at once.
+#[derive(Debug, Default, Clone)]
+pub struct Registry {
+    streams: Arc<Mutex<HashMap<String, mpsc::Sender<Outbound>>>>,
+}
+
+impl Registry {
+    fn insert(&self, id: &str, tx: mpsc::Sender<Outbound>) {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), tx);
+    }
+
+    fn remove(&self, id: &str) {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+
+    /// Sends to the stream of `worker_id` if this control plane holds it; other control
+    /// planes' workers learn on their next heartbeat.
+    pub fn try_send(&self, worker_id: &str, msg: Outbound) {
+        let tx = self.streams.lock().unwrap_or_else(|p| p.into_inner()).get(worker_id).cloned();
+        if let Some(tx) = tx {
+            let _ = tx.try_send(msg);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Debug)]
+struct Flow {
+    free: u32,
+    held: HashSet<LeaseKey>,
+    draining: bool,
+}
+
+fn check_hello(h: &Hello) -> Result<(), EngineError> {
+    if h.task_types.is_empty() {
+        return Err(EngineError::invalid("hello.task_types", "a worker must serve at least one task type"));
+    }
+    if h.task_types.len() > MAX_TASK_TYPES {
+        return Err(EngineError::invalid("hello.task_types", format!("at most {MAX_TASK_TYPES} task types")));
+    }
+    if let Some((i, t)) = h.task_types.iter().enumerate().find(|(_, t)| !is_valid_name(t)) {
+        return Err(EngineError::invalid(format!("hello.task_types[{i}]"), format!("{t:?} is not a valid task type")));
+    }
+    if h.slots == 0 || h.slots > MAX_SLOTS {
+        return Err(EngineError::invalid("hello.slots", format!("must be between 1 and {MAX_SLOTS}")));
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Serves one worker stream until the worker closes it (or `shutdown`): registers the
+    /// worker, sends Welcome, then leases work while it has free slots and answers its
+    /// messages. Leases it holds at the end stay until they expire or it reconnects.
+    pub async fn serve_worker<S>(
+        &self,
+        tenant: Tenant,
+        hello: Hello,
+        inbound: S,
+        out: mpsc::Sender<Outbound>,
+        shutdown: CancellationToken,
+        started: tokio::sync::oneshot::Sender<Result<(), EngineError>>,
+    ) -> Result<(), EngineError>
+    where
+        S: Stream<Item = Inbound> + Send + Unpin,
+    {
+        if let Err(e) = check_hello(&hello) {
+            let _ = started.send(Err(e));
+            return Ok(());
+        }
+        let mut types = hello.task_types.clone();
+        types.sort();
+        types.dedup();
+        let worker_id = Uuid::now_v7();
+        let id = worker_id.to_string();
+        let now = self.now();
+        let row = WorkerRow {
+            id: worker_id,
+            name: hello.worker_name.clone(),
+            task_types: types.clone(),
+            slots: hello.slots,
+            labels: hello.labels.clone(),
+            sdk_language: hello.sdk_language.clone(),
+            sdk_version: hello.sdk_version.clone(),
+            control_plane: self.node_id.clone(),
+            draining: false,
+            connected_at: now,
+            last_heartbeat_at: now,
+        };
+        if let Err(e) = workers::insert(self.store.conn(), &tenant, &row).await {
+            let _ = started.send(Err(e.into()));
+            return Ok(());
+        }
+        let _ = started.send(Ok(()));
+        self.registry.insert(&id, out.clone());
+        let welcome = Outbound::Welcome {
+            worker_id,
+            heartbeat_interval: self.settings.heartbeat_interval,
+            lease_ttl: self.settings.lease_ttl,
+        };
+        let _ = out.send(welcome).await;
+        tracing::info!(worker = %id, name = %hello.worker_name, types = ?types, slots = hello.slots, "worker connected");
+
+        let flow = Arc::new(Mutex::new(Flow { free: hello.slots, held: HashSet::new(), draining: false }));
+        let wake = Arc::new(Notify::new());
+        let stop = shutdown.child_token();
+        let dispatcher = tokio::spawn(self.clone().dispatch_loop(
+            tenant.clone(),
+            id.clone(),
+            types.clone(),
+            flow.clone(),
+            wake.clone(),
+            out.clone(),
+            stop.clone(),
+        ));
+        let result = self.answer_loop(&tenant, &id, worker_id, inbound, &flow, &wake, &out, &stop).await;
+        stop.cancel();
+        let _ = dispatcher.await;
+        self.registry.remove(&id);
+        let db_now = self.db_now(self.now());
+        if let Err(e) = workers::disconnect(self.store.conn(), worker_id, db_now).await {
+            tracing::warn!(worker = %id, error = %e, "cannot record disconnection");
+        }
+        if let Err(e) = self.queue.release_consumer(tenant.as_str(), &types, &id).await {
+            tracing::debug!(worker = %id, error = %e, "cannot release queue consumer");
+        }
+        tracing::info!(worker = %id, "worker disconnected");
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn answer_loop<S>(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        worker_id: Uuid,
+        mut inbound: S,
+        flow: &Mutex<Flow>,
+        wake: &Notify,
+        out: &mpsc::Sender<Outbound>,
+        stop: &CancellationToken,
+    ) -> Result<(), EngineError>
+    where
+        S: Stream<Item = Inbound> + Send + Unpin,
+    {
+        loop {
+            let msg = tokio::select! {
+                m = inbound.next() => m,
+                () = stop.cancelled() => None,
+            };
+            let Some(msg) = msg else { return Ok(()) };
+            match msg {
+                Inbound::Heartbeat(held) => {
+                    let draining = lock(flow).draining;
+                    let stale = self.heartbeat(tenant, id, &held).await?;
+                    workers::touch(self.store.conn(), worker_id, draining, self.db_now(self.now())).await?;
+                    for key in stale {
+                        let reason = "the lease is no longer current (cancelled, expired or re-leased)".to_owned();
+                        let _ = out.send(Outbound::Cancel { key, reason }).await;
+                    }
+                }
+                Inbound::Result { task_id, attempt, lease_id, outcome } => {
+                    let ack = self.answer_result(tenant, task_id, attempt, lease_id, outcome, flow).await?;
+                    wake.notify_one();
+                    let _ = out.send(ack).await;
+                }
+                Inbound::Credits(n) => {
+                    let mut f = lock(flow);
+                    f.free = f.free.saturating_add(n).min(MAX_SLOTS);
+                    drop(f);
+                    wake.notify_one();
+                }
+                Inbound::Malformed { task_id, attempt, lease_id, reason } => {
+                    let rejected = Some((Rejection::Malformed, reason));
+                    let _ = out.send(Outbound::Ack { task_id, attempt, lease_id, rejected }).await;
+                }
+                Inbound::Drain => {
+                    lock(flow).draining = true;
+                    tracing::info!(worker = %id, "worker draining");
+                }
+            }
+        }
+    }
+
+    async fn answer_result(
+        &self,
+        tenant: &Tenant,
+        task_id: Uuid,
+        attempt: u32,
+        lease_id: Option<Uuid>,
+        outcome: Outcome,
+        flow: &Mutex<Flow>,
+    ) -> Result<Outbound, EngineError> {
+        let Some(lease_id) = lease_id else {
+            let reason = "lease_id is required on every result (echo the assignment's lease_id)".to_owned();
+            return Ok(Outbound::Ack { task_id, attempt, lease_id, rejected: Some((Rejection::Malformed, reason)) });
+        };
+        let key = LeaseKey { task_id, attempt, lease_id };
+        // The slot comes back whatever the verdict: the worker is done with this attempt.
+        {
+            let mut f = lock(flow);
+            if f.held.remove(&key) {
+                f.free += 1;
+            }
+        }
+        let verdict = self.complete(tenant, key, outcome).await?;
+        let rejected = match verdict {
+            Verdict::Accepted => None,
+            Verdict::Stale { reason } => {
+                tracing::info!(task = %task_id, attempt, %reason, "stale result rejected");
+                Some((Rejection::StaleLease, reason))
+            }
+        };
+        Ok(Outbound::Ack { task_id, attempt, lease_id: Some(lease_id), rejected })
+    }
+
+    /// Leases work for one stream while it has free slots and is not draining.
+    #[allow(clippy::too_many_arguments)]
+    async fn dispatch_loop(
+        self,
+        tenant: Tenant,
+        id: String,
+        types: Vec<String>,
+        flow: Arc<Mutex<Flow>>,
+        wake: Arc<Notify>,
+        out: mpsc::Sender<Outbound>,
+        stop: CancellationToken,
+    ) {
+        while !stop.is_cancelled() {
+            let free = {
+                let f = lock(&flow);
+                if f.draining { 0 } else { f.free }
+            };
+            if free == 0 {
+                tokio::select! {
+                    () = wake.notified() => continue,
+                    () = stop.cancelled() => return,
+                }
+            }
+            let max = usize::try_from(free).unwrap_or(usize::MAX);
+            let read = tokio::select! {
+                r = self.queue.read(tenant.as_str(), &types, &id, max, self.settings.dispatch_block) => r,
+                () = stop.cancelled() => return,
+            };
+            let deliveries = match read {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(worker = %id, error = %e, "queue read failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                        () = stop.cancelled() => return,
+                    }
+                }
+            };
+            if deliveries.is_empty() {
+                continue;
+            }
+            let mut ids: Vec<Uuid> = deliveries.iter().map(|d| d.task_id).collect();
+            ids.sort();
+            ids.dedup();
+            let leased = self.lease(&tenant, &id, &ids).await;
+            if let Err(e) = self.queue.ack(tenant.as_str(), &deliveries).await {
+                tracing::debug!(worker = %id, error = %e, "queue ack failed");
+            }
+            match leased {
+                Ok(assignments) => {
+                    for a in assignments {
+                        {
+                            let mut f = lock(&flow);
+                            f.free = f.free.saturating_sub(1);
+                            f.held.insert(a.key);
+                        }
+                        if out.send(Outbound::Assign(Box::new(a))).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(worker = %id, error = %e, "leasing failed; the reconciler republishes"),
+            }
+        }
+    }
+}
+
+fn lock(m: &Mutex<Flow>) -> std::sync::MutexGuard<'_, Flow> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

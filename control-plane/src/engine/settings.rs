@@ -1,0 +1,42 @@
+//! Timing of the lease protocol and the background loops, with defaults and bounds.
+
+use std::time::Duration;
+
+/// How leases, heartbeats and the repair loops are timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecSettings {
+    /// How long a lease lasts without a heartbeat.
+    pub lease_ttl: Duration,
+    /// How often workers are told to heartbeat (a third of the TTL by default).
+    pub heartbeat_interval: Duration,
+    /// How often the reaper looks for expired leases.
+    pub reaper_interval: Duration,
+    /// How often the reconciler publishes due tasks that are not in the queue.
+    pub reconcile_interval: Duration,
+    /// How long a published, ready task may wait before it is published again.
+    pub reconcile_grace: Duration,
+    /// How long one dispatch read waits on the queue before looking again.
+    pub dispatch_block: Duration,
+}
+
+impl Default for ExecSettings {
+    fn default() -> Self {
+        Self {
+            lease_ttl: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(10),
+            reaper_interval: Duration::from_secs(1),
+            reconcile_interval: Duration::from_millis(250),
+            reconcile_grace: Duration::from_secs(10),
+            dispatch_block: Duration::from_millis(500),
+        }
+    }
+}
+
+impl ExecSettings {
+    /// Settings with this lease TTL; the heartbeat interval follows (a third of it).
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self.heartbeat_interval = ttl / 3;
+        self
+    }
+}

@@ -1,0 +1,279 @@
+//! The lease protocol through the engine on SQLite and PostgreSQL: DAG progress, retries,
+//! dead letters and redrive, fencing, the reaper, cancellation.
+
+mod common;
+
+use braid_control_plane::domain::records::{RunDetail, TaskError};
+use braid_control_plane::domain::state::{RunState, TaskState};
+use braid_control_plane::engine::ExecSettings;
+use braid_control_plane::engine::complete::{Outcome, Verdict};
+use braid_control_plane::engine::dispatch::Assignment;
+use braid_control_plane::engine::trigger::TriggerRequest;
+use braid_control_plane::store::dead_letters::DeadLetterFilter;
+use common::{TestDb, tenant, yaml};
+use serde_json::{Value, json};
+use std::time::Duration;
+use uuid::Uuid;
+
+async fn start(db: &TestDb, def: &str, input: &str) -> Uuid {
+    db.engine.put_workflow(&tenant(), &yaml(def)).await.unwrap();
+    let name = def.lines().next().unwrap().trim_start_matches("name: ").to_owned();
+    let req = TriggerRequest { workflow_name: name, input_json: input.into(), ..TriggerRequest::default() };
+    db.engine.trigger_run(&tenant(), &req).await.unwrap().run.run.id
+}
+
+async fn run(db: &TestDb, id: Uuid) -> RunDetail {
+    db.engine.get_run(&tenant(), id).await.unwrap()
+}
+
+/// Leases every ready task of the run (what a worker stream does after a queue read).
+async fn lease_ready(db: &TestDb, id: Uuid, worker: &str) -> Vec<Assignment> {
+    let ready: Vec<Uuid> =
+        run(db, id).await.tasks.iter().filter(|t| t.state == TaskState::Ready).map(|t| t.id).collect();
+    db.engine.lease(&tenant(), worker, &ready).await.unwrap()
+}
+
+fn ok(output: Value) -> Outcome {
+    Outcome::Succeeded { output_json: output.to_string() }
+}
+
+fn fail(retryable: bool) -> Outcome {
+    Outcome::Failed(TaskError { message: "boom".into(), kind: "injected".into(), retryable, details: None })
+}
+
+fn state_of(r: &RunDetail, name: &str) -> TaskState {
+    r.tasks.iter().find(|t| t.name == name).unwrap().state
+}
+
+const FAN: &str = "name: fan\ntasks:\n  - {name: a, task_type: t}\n  - {name: b1, task_type: t, depends_on: [a]}\n  - {name: b2, task_type: t, depends_on: [a]}\n  - {name: b3, task_type: t, depends_on: [a]}\n  - {name: c, task_type: t, depends_on: [b1, b2, b3]}\n";
+
+async fn fan_out_fan_in(db: &TestDb) {
+    let id = start(db, FAN, r#"{"n": 2}"#).await;
+    let first = lease_ready(db, id, "w1").await;
+    assert_eq!(first.len(), 1);
+    let input: Value = serde_json::from_str(&first[0].input_json).unwrap();
+    assert_eq!(input, json!({"input": {"n": 2}, "deps": {}}));
+    assert_eq!(first[0].key.attempt, 1);
+    let e = &db.engine;
+    assert_eq!(e.complete(&tenant(), first[0].key, ok(json!({"a": 1}))).await.unwrap(), Verdict::Accepted);
+    let middle = lease_ready(db, id, "w1").await;
+    assert_eq!(middle.len(), 3, "fan-out to three");
+    for (i, a) in middle.iter().enumerate() {
+        let input: Value = serde_json::from_str(&a.input_json).unwrap();
+        assert_eq!(input["deps"], json!({"a": {"a": 1}}));
+        e.complete(&tenant(), a.key, ok(json!({"b": i}))).await.unwrap();
+    }
+    let last = lease_ready(db, id, "w1").await;
+    assert_eq!(last.len(), 1);
+    let input: Value = serde_json::from_str(&last[0].input_json).unwrap();
+    assert_eq!(input["deps"].as_object().unwrap().len(), 3, "fan-in gets every dependency's output");
+    e.complete(&tenant(), last[0].key, ok(json!({"done": true}))).await.unwrap();
+    let r = run(db, id).await;
+    assert_eq!(r.run.state, RunState::Succeeded);
+    assert_eq!(r.run.output.as_deref(), Some(r#"{"c":{"done":true}}"#));
+    assert!(r.tasks.iter().all(|t| t.state == TaskState::Succeeded));
+    let (events, _) = e.run_events(&tenant(), id, 0, 1000).await.unwrap();
+    let seq: Vec<u64> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(seq, (1..=seq.len() as u64).collect::<Vec<_>>(), "gapless sequence");
+    assert_eq!(events.last().unwrap().kind, "run_succeeded");
+}
+on_both_backends!(a_fan_out_fan_in_dag_succeeds_with_dependency_outputs, fan_out_fan_in);
+
+const RETRY: &str = "name: retry\ntasks:\n  - {name: flaky, task_type: t, retry: {max_attempts: 3, initial_backoff: 50ms, max_backoff: 50ms, jitter: false}}\n";
+
+async fn retries(db: &TestDb) {
+    let id = start(db, RETRY, "").await;
+    let e = &db.engine;
+    for attempt in 1..=2 {
+        let a = lease_ready(db, id, "w").await;
+        assert_eq!(a[0].key.attempt, attempt);
+        assert_eq!(e.complete(&tenant(), a[0].key, fail(true)).await.unwrap(), Verdict::Accepted);
+        let r = run(db, id).await;
+        assert_eq!(state_of(&r, "flaky"), TaskState::Ready);
+        assert!(r.tasks[0].available_at > chrono::Utc::now() - chrono::Duration::milliseconds(5), "backoff delays it");
+        // Not leasable until the backoff has passed.
+        assert!(lease_ready(db, id, "w").await.is_empty());
+        wait_until_due(db, id).await;
+    }
+    let a = lease_ready(db, id, "w").await;
+    assert_eq!(a[0].key.attempt, 3);
+    e.complete(&tenant(), a[0].key, ok(json!({"third": true}))).await.unwrap();
+    let r = run(db, id).await;
+    assert_eq!(r.run.state, RunState::Succeeded);
+    let attempts: Vec<_> = r.tasks[0].attempts.iter().map(|a| (a.attempt, a.outcome.clone().unwrap())).collect();
+    assert_eq!(attempts, [(1, "failed".into()), (2, "failed".into()), (3, "succeeded".into())]);
+}
+on_both_backends!(a_task_failing_twice_succeeds_on_attempt_three, retries);
+
+/// Waits (bounded) until the run's ready task is due, i.e. its backoff has passed.
+async fn wait_until_due(db: &TestDb, id: Uuid) {
+    let due = run(db, id).await.tasks[0].available_at;
+    let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
+    assert!(wait <= Duration::from_secs(1), "backoff is the configured 50ms, got {wait:?}");
+    tokio::time::sleep(wait + Duration::from_millis(5)).await;
+}
+
+const DEAD: &str = "name: dead\ntasks:\n  - {name: a, task_type: t}\n  - {name: b, task_type: t, depends_on: [a], retry: {max_attempts: 2, initial_backoff: 1ms, max_backoff: 1ms, jitter: false}}\n  - {name: c, task_type: t, depends_on: [b]}\n  - {name: d, task_type: t, depends_on: [c]}\n";
+
+async fn dead_letters_and_redrive(db: &TestDb) {
+    let id = start(db, DEAD, "").await;
+    let e = &db.engine;
+    let a = lease_ready(db, id, "w").await;
+    e.complete(&tenant(), a[0].key, ok(json!(1))).await.unwrap();
+    for _ in 0..2 {
+        let b = lease_ready(db, id, "w").await;
+        if b.is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        }
+        e.complete(&tenant(), b[0].key, fail(true)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let mut r = run(db, id).await;
+    if state_of(&r, "b") == TaskState::Ready {
+        let b = lease_ready(db, id, "w").await;
+        e.complete(&tenant(), b[0].key, fail(true)).await.unwrap();
+        r = run(db, id).await;
+    }
+    assert_eq!(state_of(&r, "b"), TaskState::Failed);
+    assert_eq!(state_of(&r, "c"), TaskState::Skipped);
+    assert_eq!(state_of(&r, "d"), TaskState::Skipped);
+    assert_eq!(r.run.state, RunState::Failed);
+    let dl = e.list_dead_letters(&tenant(), &DeadLetterFilter::default(), 0, "").await.unwrap();
+    assert_eq!(dl.items.len(), 1);
+    assert_eq!(dl.items[0].task_name, "b");
+    assert_eq!(dl.items[0].attempts, 2);
+    assert_eq!(dl.items[0].error.kind, "injected");
+    let by_type = DeadLetterFilter { error_type: Some("other".into()), ..DeadLetterFilter::default() };
+    assert!(e.list_dead_letters(&tenant(), &by_type, 0, "").await.unwrap().items.is_empty());
+
+    let redriven = e.redrive(&tenant(), &[dl.items[0].id], &DeadLetterFilter::default()).await.unwrap();
+    assert_eq!(redriven, [dl.items[0].task_id]);
+    let r = run(db, id).await;
+    assert_eq!(r.run.state, RunState::Running);
+    assert_eq!(state_of(&r, "c"), TaskState::Pending);
+    let b = lease_ready(db, id, "w").await;
+    assert_eq!(b[0].key.attempt, 3, "attempt numbers keep rising after a redrive");
+    e.complete(&tenant(), b[0].key, ok(json!(2))).await.unwrap();
+    for _ in 0..2 {
+        let next = lease_ready(db, id, "w").await;
+        e.complete(&tenant(), next[0].key, ok(json!(3))).await.unwrap();
+    }
+    assert_eq!(run(db, id).await.run.state, RunState::Succeeded);
+    assert!(e.list_dead_letters(&tenant(), &DeadLetterFilter::default(), 0, "").await.unwrap().items.is_empty());
+}
+on_both_backends!(dead_letters_are_redriven_and_the_run_resumes, dead_letters_and_redrive);
+
+const ONE: &str = "name: one\ntasks:\n  - {name: only, task_type: t, retry: {max_attempts: 5, initial_backoff: 1ms, max_backoff: 1ms, jitter: false}}\n";
+
+async fn fencing(db: &TestDb) {
+    let id = start(db, ONE, "").await;
+    let e = &db.engine;
+    let first = lease_ready(db, id, "zombie").await;
+    // The zombie's lease expires; the reaper gives the task to another worker.
+    tokio::time::sleep(e.settings().lease_ttl + Duration::from_millis(50)).await;
+    assert_eq!(e.reap_once().await.unwrap(), 1);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let second = lease_ready(db, id, "fresh").await;
+    assert_eq!(second[0].key.attempt, 2);
+    let late = e.complete(&tenant(), first[0].key, ok(json!("zombie"))).await.unwrap();
+    assert!(matches!(late, Verdict::Stale { .. }), "{late:?}");
+    // A made-up lease id is stale too, even with the right attempt.
+    let mut forged = second[0].key;
+    forged.lease_id = Uuid::now_v7();
+    assert!(matches!(e.complete(&tenant(), forged, ok(json!("x"))).await.unwrap(), Verdict::Stale { .. }));
+    e.complete(&tenant(), second[0].key, ok(json!("fresh"))).await.unwrap();
+    let r = run(db, id).await;
+    assert_eq!(r.tasks[0].output.as_deref(), Some(r#""fresh""#), "the newer attempt's output is the one kept");
+    let outcomes: Vec<_> = r.tasks[0].attempts.iter().map(|a| a.outcome.clone().unwrap()).collect();
+    assert_eq!(outcomes, ["lease_expired", "succeeded"]);
+    // The reaper does not touch a lease that is still alive.
+    assert_eq!(e.reap_once().await.unwrap(), 0);
+}
+
+mod fencing_rejects_a_zombie_result {
+    use super::*;
+    fn settings() -> ExecSettings {
+        ExecSettings::default().with_lease_ttl(Duration::from_millis(300))
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let db = TestDb::sqlite_with(settings()).await;
+        fencing(&db).await;
+        db.finish().await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let db = TestDb::postgres_with(settings()).await;
+        fencing(&db).await;
+        db.finish().await;
+    }
+}
+
+async fn heartbeats(db: &TestDb) {
+    let id = start(db, ONE, "").await;
+    let e = &db.engine;
+    let a = lease_ready(db, id, "w").await;
+    // Heartbeats keep the lease alive past its TTL.
+    for _ in 0..4 {
+        tokio::time::sleep(e.settings().lease_ttl / 3).await;
+        let stale = e.heartbeat(&tenant(), "w", &[a[0].key]).await.unwrap();
+        assert!(stale.is_empty());
+        assert_eq!(e.reap_once().await.unwrap(), 0);
+    }
+    let mut bogus = a[0].key;
+    bogus.attempt = 7;
+    assert_eq!(e.heartbeat(&tenant(), "w", &[bogus]).await.unwrap(), [bogus], "a lease that is not current is named");
+    assert_eq!(e.complete(&tenant(), a[0].key, ok(json!({}))).await.unwrap(), Verdict::Accepted);
+}
+
+mod heartbeats_extend_leases {
+    use super::*;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let db = TestDb::sqlite_with(ExecSettings::default().with_lease_ttl(Duration::from_millis(300))).await;
+        heartbeats(&db).await;
+        db.finish().await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let db = TestDb::postgres_with(ExecSettings::default().with_lease_ttl(Duration::from_millis(300))).await;
+        heartbeats(&db).await;
+        db.finish().await;
+    }
+}
+
+async fn cancellation(db: &TestDb) {
+    let id = start(db, FAN, "").await;
+    let e = &db.engine;
+    let a = lease_ready(db, id, "w").await;
+    let out = e.cancel_run(&tenant(), id, "enough").await.unwrap();
+    assert_eq!(out.run.run.state, RunState::Cancelled);
+    assert_eq!(out.revoked.len(), 1, "the worker holding a's lease is told");
+    assert_eq!(out.revoked[0].key, a[0].key);
+    assert!(out.run.tasks.iter().all(|t| t.state == TaskState::Cancelled));
+    // A result after cancellation is recorded but changes nothing.
+    let late = e.complete(&tenant(), a[0].key, ok(json!({"late": true}))).await.unwrap();
+    assert!(matches!(late, Verdict::Stale { .. }));
+    let r = run(db, id).await;
+    assert_eq!(r.run.state, RunState::Cancelled);
+    assert_eq!(r.tasks[0].attempts[0].outcome.as_deref(), Some("cancelled"));
+    assert!(lease_ready(db, id, "w").await.is_empty());
+    // Cancelling again is harmless.
+    assert_eq!(e.cancel_run(&tenant(), id, "").await.unwrap().run.run.state, RunState::Cancelled);
+}
+on_both_backends!(cancelling_a_run_cancels_its_tasks_and_fences_late_results, cancellation);
+
+async fn non_retryable(db: &TestDb) {
+    let id = start(db, ONE, "").await;
+    let a = lease_ready(db, id, "w").await;
+    db.engine.complete(&tenant(), a[0].key, fail(false)).await.unwrap();
+    let r = run(db, id).await;
+    assert_eq!(r.run.state, RunState::Failed);
+    assert_eq!(r.tasks[0].attempts.len(), 1, "retryable=false ends the task at once");
+    let bad = lease_ready(db, start(db, ONE, "").await, "w").await;
+    let v =
+        db.engine.complete(&tenant(), bad[0].key, Outcome::Succeeded { output_json: "{nope".into() }).await.unwrap();
+    assert_eq!(v, Verdict::Accepted, "an invalid output becomes a clean failure");
+}
+on_both_backends!(a_non_retryable_error_or_invalid_output_fails_at_once, non_retryable);

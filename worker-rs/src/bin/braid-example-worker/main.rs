@@ -1,0 +1,71 @@
+//! `braid-example-worker`: serves the demo task types (noop, echo, sleep, fail) for tests and drills.
+
+mod ledger;
+mod tasks;
+
+use anyhow::Context;
+use braid_worker::{Worker, WorkerEvent};
+use clap::Parser;
+use ledger::Ledger;
+use std::path::PathBuf;
+use std::time::Duration;
+use tasks::Kind;
+
+/// A Braid worker serving demo task types.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// The control plane's gRPC endpoint.
+    #[arg(long, env = "BRAID_ENDPOINT", default_value = braid_worker::DEFAULT_ENDPOINT)]
+    endpoint: String,
+    /// The worker's name (default: HOSTNAME-PID).
+    #[arg(long)]
+    name: Option<String>,
+    /// Tasks run at once.
+    #[arg(long, default_value_t = 4)]
+    slots: u32,
+    /// Task types to serve, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "noop,sleep,fail,echo")]
+    types: Vec<Kind>,
+    /// Appends one JSON line per task start, finish and result ack to this file.
+    #[arg(long)]
+    ledger: Option<PathBuf>,
+    /// How long a drain (SIGTERM/SIGINT) lets running tasks finish, e.g. "30s".
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    drain_timeout: Duration,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
+    let args = Args::parse();
+    let name = args.name.unwrap_or_else(braid_worker::default_name);
+    let ledger = match &args.ledger {
+        Some(path) => Some(Ledger::open(path, &name).with_context(|| format!("cannot open {}", path.display()))?),
+        None => None,
+    };
+    let printed_name = name.clone();
+    let mut builder = Worker::builder()
+        .endpoint(args.endpoint)
+        .name(name)
+        .slots(args.slots)
+        .drain_timeout(args.drain_timeout)
+        .on_event(move |event| {
+            if let WorkerEvent::Connected { .. } = event {
+                println!("worker {printed_name} connected");
+            }
+            if let Some(ledger) = &ledger {
+                ledger.record(event);
+            }
+        });
+    let mut kinds = args.types;
+    kinds.sort();
+    kinds.dedup();
+    for kind in kinds {
+        builder = tasks::register(builder, kind);
+    }
+    builder.build()?.run().await?;
+    Ok(())
+}

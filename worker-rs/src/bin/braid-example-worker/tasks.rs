@@ -1,0 +1,68 @@
+//! The demo task types: noop, echo, sleep and fail.
+
+use braid_worker::{TaskContext, TaskError, WorkerBuilder};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// A task type the example serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub(crate) enum Kind {
+    /// Returns `{}`, whatever the input.
+    Noop,
+    /// Returns `{"input": <input>, "deps": <dependency outputs>}`.
+    Echo,
+    /// `{"ms": N}`: sleeps N ms unless cancelled, returns `{"slept_ms": N}`.
+    Sleep,
+    /// `{"times": N, "fatal": bool}` or `{"always": true}`: fails on purpose.
+    Fail,
+}
+
+pub(crate) fn register(builder: WorkerBuilder, kind: Kind) -> WorkerBuilder {
+    match kind {
+        Kind::Noop => builder.task("noop", |_: IgnoredAny, _: TaskContext| async { Ok::<_, TaskError>(json!({})) }),
+        Kind::Echo => builder.task("echo", |input: Value, ctx: TaskContext| async move {
+            Ok::<_, TaskError>(json!({"input": input, "deps": ctx.deps_raw()}))
+        }),
+        Kind::Sleep => builder.task("sleep", sleep),
+        Kind::Fail => builder.task("fail", fail),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SleepInput {
+    ms: u64,
+}
+
+async fn sleep(input: SleepInput, ctx: TaskContext) -> Result<Value, TaskError> {
+    tokio::select! {
+        () = tokio::time::sleep(Duration::from_millis(input.ms)) => Ok(json!({"slept_ms": input.ms})),
+        () = ctx.cancelled() => {
+            let why = ctx.cancel_reason().map(|r| r.to_string()).unwrap_or_default();
+            Err(TaskError::retryable("cancelled").with_type("cancelled").with_details(json!({"why": why})))
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct FailInput {
+    times: u32,
+    fatal: bool,
+    always: bool,
+}
+
+async fn fail(input: Option<FailInput>, ctx: TaskContext) -> Result<Value, TaskError> {
+    let input = input.unwrap_or_default();
+    let attempt = ctx.attempt();
+    if input.always {
+        return Err(TaskError::retryable(format!("injected failure (always), attempt {attempt}")).with_type("injected"));
+    }
+    if attempt <= input.times {
+        let message = format!("injected failure {attempt} of {}", input.times);
+        let error = if input.fatal { TaskError::fatal(message) } else { TaskError::retryable(message) };
+        return Err(error.with_type("injected"));
+    }
+    Ok(json!({"attempt": attempt}))
+}

@@ -1,0 +1,40 @@
+//! `WorkerError`: why a worker could not be built or stopped running.
+
+use std::io;
+
+/// Why a worker could not be built, or why [`crate::Worker::run`] returned an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// `build()` was called without any `task(...)`.
+    #[error("no task handlers registered: add at least one with WorkerBuilder::task")]
+    NoTasks,
+    /// The same task type was registered twice.
+    #[error("task type {0:?} is registered twice")]
+    DuplicateTaskType(String),
+    /// A task type the server would refuse: 1 to 64 ASCII letters, digits, `_`, `.` or `-`,
+    /// starting with a letter or digit.
+    #[error(
+        "invalid task type {0:?}: use 1 to 64 ASCII letters, digits, '_', '.' or '-', starting with a letter or digit"
+    )]
+    InvalidTaskType(String),
+    /// `slots(0)`.
+    #[error("slots must be at least 1")]
+    ZeroSlots,
+    /// The endpoint is not a valid URI.
+    #[error("invalid endpoint {endpoint:?}: {source}")]
+    InvalidEndpoint {
+        /// The endpoint as given.
+        endpoint: String,
+        /// Why tonic refused it.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The server refused the stream with a status that retrying cannot fix
+    /// (`UNAUTHENTICATED`, `PERMISSION_DENIED`, `INVALID_ARGUMENT`).
+    #[error("the server refused the worker: {0}")]
+    Refused(Box<tonic::Status>),
+    /// A signal handler could not be installed by [`crate::Worker::run`].
+    #[error("cannot listen for shutdown signals: {0}")]
+    Signal(#[source] io::Error),
+}
