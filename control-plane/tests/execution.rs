@@ -217,14 +217,29 @@ async fn heartbeats(db: &TestDb) {
     // Heartbeats keep the lease alive past its TTL.
     for _ in 0..4 {
         tokio::time::sleep(e.settings().lease_ttl / 3).await;
-        let stale = e.heartbeat(&tenant(), "w", &[a[0].key]).await.unwrap();
-        assert!(stale.is_empty());
+        let beat = e.heartbeat(&tenant(), "w", &[a[0].key]).await.unwrap();
+        assert!(beat.stale.is_empty());
+        assert_eq!(beat.kept, [a[0].key]);
         assert_eq!(e.reap_once().await.unwrap(), 0);
     }
     let mut bogus = a[0].key;
     bogus.attempt = 7;
-    assert_eq!(e.heartbeat(&tenant(), "w", &[bogus]).await.unwrap(), [bogus], "a lease that is not current is named");
+    assert_eq!(
+        e.heartbeat(&tenant(), "w", &[bogus]).await.unwrap().stale,
+        [bogus],
+        "a lease that is not current is named"
+    );
+    // A worker that reconnected (new stream id) keeps its lease by listing it.
+    tokio::time::sleep(e.settings().lease_ttl / 2).await;
+    let beat = e.heartbeat(&tenant(), "new-stream", &[a[0].key]).await.unwrap();
+    assert_eq!(beat.kept, [a[0].key]);
+    tokio::time::sleep(e.settings().lease_ttl * 2 / 3).await;
+    let _ = e.heartbeat(&tenant(), "new-stream", &[]).await.unwrap();
+    assert_eq!(e.reap_once().await.unwrap(), 0, "the new stream's heartbeats extend the rebound lease");
     assert_eq!(e.complete(&tenant(), a[0].key, ok(json!({}))).await.unwrap(), Verdict::Accepted);
+    // The same result again (a lost ack) is accepted again and changes nothing.
+    assert_eq!(e.complete(&tenant(), a[0].key, ok(json!({}))).await.unwrap(), Verdict::Accepted);
+    assert_eq!(run(db, id).await.tasks[0].attempts.len(), 1);
 }
 
 mod heartbeats_extend_leases {

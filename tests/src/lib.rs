@@ -151,8 +151,114 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
 }
 
-/// Starts `braid dev` on free ports with a fresh data dir.
+/// Starts `braid dev --no-demo` on free ports with a fresh data dir.
 pub fn start_dev(data_dir: &Path) -> Braid {
     let dir = data_dir.to_str().expect("utf-8 path");
+    Braid::start(&["dev", "--data-dir", dir, "--grpc-port", "0", "--http-port", "0", "--no-demo"], &[])
+}
+
+/// Starts `braid dev` with its demo worker and demo run.
+pub fn start_dev_with_demo(data_dir: &Path) -> Braid {
+    let dir = data_dir.to_str().expect("utf-8 path");
     Braid::start(&["dev", "--data-dir", dir, "--grpc-port", "0", "--http-port", "0"], &[])
+}
+
+/// The example worker binary under test: `BRAID_WORKER_BIN` (set by `scripts/test`).
+pub fn worker_bin() -> PathBuf {
+    tool("BRAID_WORKER_BIN")
+}
+
+/// A running `braid-example-worker` that printed `worker NAME connected`.
+pub struct ExampleWorker {
+    child: Option<Child>,
+    pub name: String,
+    pub ledger: PathBuf,
+}
+
+impl ExampleWorker {
+    /// Starts a worker serving `types` (comma-separated) with `slots`, appending to `ledger`.
+    pub fn start(endpoint: &str, name: &str, slots: u32, types: &str, ledger: &Path, extra: &[&str]) -> Self {
+        let mut cmd = Command::new(worker_bin());
+        cmd.args(["--endpoint", endpoint, "--name", name, "--slots", &slots.to_string(), "--types", types])
+            .arg("--ledger")
+            .arg(ledger)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn braid-example-worker");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let want = format!("worker {name} connected");
+        loop {
+            match rx.recv_timeout(START_DEADLINE) {
+                Ok(line) if line.trim() == want => break,
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = child.kill();
+                    panic!("worker {name} did not connect: {e}");
+                }
+            }
+        }
+        Self { child: Some(child), name: name.to_owned(), ledger: ledger.to_path_buf() }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Sends a signal by name to the worker.
+    pub fn signal(&self, name: &str) {
+        signal(self.pid(), name);
+    }
+
+    /// Waits for the worker to exit within `deadline`.
+    pub fn wait(mut self, deadline: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        match rx.recv_timeout(deadline) {
+            Ok(status) => status.expect("wait for worker"),
+            Err(_) => {
+                signal(pid, "KILL");
+                panic!("worker did not exit within {deadline:?}");
+            }
+        }
+    }
+}
+
+impl Drop for ExampleWorker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Lines of a worker ledger (JSON objects), in order.
+pub fn ledger_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// Waits until some ledger line satisfies `pred`, checking whenever the file grows; panics after `deadline`.
+pub fn wait_for_ledger(path: &Path, deadline: Duration, what: &str, pred: impl Fn(&serde_json::Value) -> bool) {
+    let until = Instant::now() + deadline;
+    loop {
+        if ledger_lines(path).iter().any(&pred) {
+            return;
+        }
+        assert!(Instant::now() < until, "timed out after {deadline:?} waiting for {what} in {}", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -1,6 +1,6 @@
 //! `braid dev` end to end: no outside services, reflection and health, the CLI's authoring and run verbs.
 
-use braid_e2e::{Braid, braid, repo_root, start_dev, stderr, stdout, tool};
+use braid_e2e::{Braid, braid, repo_root, start_dev, start_dev_with_demo, stderr, stdout, tool};
 use braid_proto::v1 as pb;
 use std::process::Command;
 use std::time::Duration;
@@ -151,4 +151,31 @@ async fn later_rpcs_say_what_is_missing() {
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     let err = runs.get_run(pb::GetRunRequest { run_id: uuid::Uuid::nil().to_string() }).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);
+}
+
+#[tokio::test]
+async fn braid_dev_runs_its_demo_workflow_to_success_with_no_other_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = start_dev_with_demo(dir.path());
+    let mut runs = pb::run_service_client::RunServiceClient::new(dev.channel().await);
+    let list = pb::ListRunsRequest { workflow_name: "braid-demo".into(), ..Default::default() };
+    let found = runs.list_runs(list).await.unwrap().into_inner().runs;
+    assert_eq!(found.len(), 1, "braid dev triggers one demo run at start");
+    let id = found[0].id.clone();
+    let watch = async {
+        let req = pb::WatchRunRequest { run_id: id.clone(), after_sequence: 0 };
+        let mut stream = runs.watch_run(req).await.unwrap().into_inner();
+        let mut kinds = Vec::new();
+        while let Some(m) = stream.message().await.unwrap() {
+            kinds.push(m.event.unwrap().kind);
+        }
+        kinds
+    };
+    let kinds = tokio::time::timeout(Duration::from_secs(30), watch).await.expect("the demo run finishes within 30s");
+    assert_eq!(kinds.last().map(String::as_str), Some("run_succeeded"), "{kinds:?}");
+    let run = runs.get_run(pb::GetRunRequest { run_id: id }).await.unwrap().into_inner().run.unwrap();
+    assert_eq!(run.state, pb::RunState::Succeeded as i32);
+    assert_eq!(run.output_json, r#"{"report":{"sums":{"double":30,"negate":-15,"square":55}}}"#);
+    let status = dev.terminate(Duration::from_secs(20));
+    assert!(status.success(), "braid dev should exit cleanly on SIGTERM, got {status}");
 }

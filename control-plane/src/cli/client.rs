@@ -10,7 +10,7 @@ use braid_proto::v1::workflow_service_client::WorkflowServiceClient;
 use std::path::Path;
 use tonic::transport::{Channel, Endpoint};
 
-async fn channel(client: &ClientArgs) -> Result<Channel, CliError> {
+pub(super) async fn channel(client: &ClientArgs) -> Result<Channel, CliError> {
     let fail = |reason: String| CliError::Connect { endpoint: client.endpoint.clone(), reason };
     Endpoint::from_shared(client.endpoint.clone())
         .map_err(|e| fail(e.to_string()))?
@@ -126,6 +126,12 @@ pub async fn run(cmd: RunCommand) -> Result<(), CliError> {
         RunCommand::Get { id, client } => {
             let mut api = RunServiceClient::new(channel(&client).await?);
             let run = api.get_run(pb::GetRunRequest { run_id: id }).await?.into_inner().run.unwrap_or_default();
+            print_run(&run, None, client.output);
+        }
+        RunCommand::Cancel { id, reason, client } => {
+            let mut api = RunServiceClient::new(channel(&client).await?);
+            let run =
+                api.cancel_run(pb::CancelRunRequest { run_id: id, reason }).await?.into_inner().run.unwrap_or_default();
             print_run(&run, None, client.output);
         }
         RunCommand::List { workflow, state, limit, page_token, client } => {

@@ -1,6 +1,8 @@
 //! The `braid` command line: what each subcommand takes, and dispatch to its implementation.
 
+mod admin;
 mod client;
+pub mod demo;
 mod output;
 mod serve;
 
@@ -27,9 +29,59 @@ pub enum Command {
     /// Author workflows: apply, validate, list, get.
     #[command(subcommand)]
     Workflow(WorkflowCommand),
-    /// Start and inspect runs.
+    /// Start, inspect and cancel runs.
     #[command(subcommand)]
     Run(RunCommand),
+    /// The dead-letter queue: tasks that ran out of attempts.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// Connected workers.
+    #[command(subcommand)]
+    Worker(WorkerCommand),
+}
+
+/// Selects dead letters; every flag narrows the selection.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DlqFilter {
+    #[arg(long)]
+    pub workflow: Option<String>,
+    #[arg(long)]
+    pub task: Option<String>,
+    /// The `type` of the last error, e.g. lease_expired.
+    #[arg(long)]
+    pub error_type: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters, newest first.
+    List {
+        #[command(flatten)]
+        filter: DlqFilter,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Make dead-lettered tasks ready again with fresh attempts; their runs resume.
+    Redrive {
+        /// Dead-letter ids (from `braid dlq list`).
+        ids: Vec<String>,
+        /// Redrive every dead letter matching the filter flags (all of them without flags).
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        #[command(flatten)]
+        filter: DlqFilter,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkerCommand {
+    /// List connected workers.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -43,6 +95,9 @@ pub struct DevArgs {
     /// HTTP port on 127.0.0.1 (metrics, health); 0 picks a free port.
     #[arg(long, env = "BRAID_HTTP_PORT", default_value_t = 7401)]
     pub http_port: u16,
+    /// Do not start the demo worker, load the demo workflow, or trigger a demo run.
+    #[arg(long, env = "BRAID_NO_DEMO")]
+    pub no_demo: bool,
     #[command(flatten)]
     pub exec: crate::config::ExecArgs,
 }
@@ -126,6 +181,14 @@ pub enum RunCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Cancel a run: its unfinished tasks stop and the run ends cancelled.
+    Cancel {
+        id: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// List runs, newest first.
     List {
         #[arg(long)]
@@ -160,6 +223,10 @@ pub enum CliError {
     Input(String),
     #[error("redis: {0}")]
     Redis(String),
+    #[error("engine: {0}")]
+    Engine(#[from] crate::engine::EngineError),
+    #[error("demo worker: {0}")]
+    Worker(#[from] braid_worker::WorkerError),
 }
 
 /// Runs the parsed command line.
@@ -170,6 +237,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Migrate(args) => serve::migrate(args).await,
         Command::Workflow(cmd) => client::workflow(cmd).await,
         Command::Run(cmd) => client::run(cmd).await,
+        Command::Dlq(cmd) => admin::dlq(cmd).await,
+        Command::Worker(cmd) => admin::workers(cmd).await,
     }
 }
 

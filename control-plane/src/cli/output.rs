@@ -227,3 +227,67 @@ pub fn print_workflows(ws: &[pb::WorkflowSummary], out: Output) {
         }
     }
 }
+
+pub fn print_dead_letters(dls: &[pb::DeadLetter], out: Output) {
+    let rows: Vec<Value> = dls
+        .iter()
+        .map(|d| {
+            let e = d.last_error.clone().unwrap_or_default();
+            json!({
+                "id": d.id, "run_id": d.run_id, "workflow": d.workflow_name, "version": d.workflow_version,
+                "task": d.task_name, "task_type": d.task_type, "attempts": d.attempts,
+                "error": {"type": e.r#type, "message": e.message, "retryable": e.retryable},
+                "created_at": ts(d.created_at.as_ref()),
+            })
+        })
+        .collect();
+    match out {
+        Output::Json => print_json(&Value::Array(rows)),
+        Output::Text => {
+            let table_rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        text(&r["id"]),
+                        format!("{}/{}", text(&r["workflow"]), text(&r["task"])),
+                        text(&r["attempts"]),
+                        text(&r["error"]["type"]),
+                        text(&r["error"]["message"]).chars().take(60).collect(),
+                    ]
+                })
+                .collect();
+            table(&["DEAD LETTER", "WORKFLOW/TASK", "ATTEMPTS", "ERROR", "MESSAGE"], &table_rows);
+        }
+    }
+}
+
+pub fn print_workers(ws: &[pb::WorkerInfo], out: Output) {
+    let rows: Vec<Value> = ws
+        .iter()
+        .map(|w| {
+            json!({
+                "id": w.id, "name": w.name, "task_types": w.task_types, "slots": w.slots,
+                "sdk": format!("{} {}", w.sdk_language, w.sdk_version), "draining": w.draining,
+                "last_heartbeat_at": ts(w.last_heartbeat_at.as_ref()),
+            })
+        })
+        .collect();
+    match out {
+        Output::Json => print_json(&Value::Array(rows)),
+        Output::Text => {
+            let table_rows: Vec<Vec<String>> = ws
+                .iter()
+                .map(|w| {
+                    vec![
+                        w.name.clone(),
+                        w.task_types.join(","),
+                        w.slots.to_string(),
+                        format!("{} {}", w.sdk_language, w.sdk_version),
+                        if w.draining { "draining".into() } else { "serving".into() },
+                    ]
+                })
+                .collect();
+            table(&["WORKER", "TASK TYPES", "SLOTS", "SDK", "STATE"], &table_rows);
+        }
+    }
+}

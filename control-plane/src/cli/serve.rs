@@ -56,7 +56,25 @@ pub async fn dev(args: DevArgs) -> Result<(), CliError> {
     listeners.announce();
     let settings = args.exec.settings()?;
     let engine = Engine::new(store.clone(), Arc::new(SystemClock), Arc::new(InProcessQueue::new()), settings);
-    let served = app::serve(engine, listeners, app::shutdown_on_signals()).await;
+    let shutdown = app::shutdown_on_signals();
+    let demo = if args.no_demo {
+        None
+    } else {
+        let worker = super::demo::worker(format!("http://{}", listeners.grpc_addr()))?;
+        let stop = shutdown.clone();
+        let handle = tokio::spawn(async move { worker.run_until(stop.cancelled_owned()).await });
+        let run = super::demo::start(&engine).await?;
+        println!("Demo  run {run} of workflow braid-demo: braid run get {run}");
+        Some(handle)
+    };
+    let served = app::serve(engine, listeners, shutdown).await;
+    if let Some(handle) = demo {
+        match handle.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "demo worker stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "demo worker task failed"),
+        }
+    }
     let closed = store.close().await;
     served?;
     Ok(closed?)

@@ -104,6 +104,15 @@ impl Engine {
         };
         let expired_only = outcome == Outcome::LeaseExpired;
         if !leases::transition(&txn, tenant, key, &transition, expired_only, db_now).await? {
+            // The same result sent again (its ack was lost) is accepted again, changing nothing.
+            let recorded = leases::attempt_outcome(&txn, tenant, key).await?;
+            let repeat = match (&outcome, recorded.as_deref()) {
+                (Outcome::Succeeded { .. }, Some("succeeded")) | (Outcome::Failed(_), Some("failed")) => true,
+                (Outcome::Succeeded { .. } | Outcome::Failed(_) | Outcome::LeaseExpired, _) => false,
+            };
+            if repeat {
+                return Ok(Verdict::Accepted);
+            }
             return Ok(Verdict::Stale {
                 reason: format!(
                     "lease {} of attempt {} is not current: the task is {} at attempt {}",

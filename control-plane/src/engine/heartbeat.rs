@@ -4,39 +4,32 @@ use super::{Engine, EngineError};
 use crate::domain::records::Tenant;
 use crate::store::leases::{self, LeaseKey};
 
+/// What a heartbeat found about the leases a worker listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeartbeatOutcome {
+    /// Listed leases that are current and now bound to this stream (e.g. after a reconnect).
+    pub kept: Vec<LeaseKey>,
+    /// Listed leases that are no longer current: the worker should stop working on them.
+    pub stale: Vec<LeaseKey>,
+}
+
 impl Engine {
-    /// Extends every lease `worker_id` holds by the lease TTL (database clock) and returns,
-    /// among `held` (what the worker believes it holds), those that are no longer current:
-    /// the worker should stop working on them.
+    /// Extends every lease `worker_id` holds, and every lease it lists that is still current
+    /// (binding those to this stream), by the lease TTL on the database clock.
     pub async fn heartbeat(
         &self,
         tenant: &Tenant,
         worker_id: &str,
         held: &[LeaseKey],
-    ) -> Result<Vec<LeaseKey>, EngineError> {
+    ) -> Result<HeartbeatOutcome, EngineError> {
         let db_now = self.db_now(self.now());
-        leases::extend(self.store.conn(), tenant, worker_id, self.settings.lease_ttl, db_now).await?;
-        if held.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<_> = held.iter().map(|k| k.task_id).collect();
-        let rows = leases::current(self.store.conn(), tenant, &ids).await?;
-        Ok(held
-            .iter()
-            .filter(|k| {
-                !rows.iter().any(|t| {
-                    t.id == k.task_id
-                        && t.state == "leased"
-                        && t.lease_id == Some(k.lease_id)
-                        && u32::try_from(t.attempt).ok() == Some(k.attempt)
-                })
-            })
-            .copied()
-            .collect())
+        let ttl = self.settings.lease_ttl;
+        leases::extend(self.store.conn(), tenant, worker_id, ttl, db_now).await?;
+        let kept = leases::extend_listed(self.store.conn(), tenant, held, worker_id, ttl, db_now).await?;
+        let stale = held.iter().filter(|k| !kept.contains(k)).copied().collect();
+        Ok(HeartbeatOutcome { kept, stale })
     }
-}
 
-impl Engine {
     /// Workers connected to any control plane and heard from within three lease TTLs.
     pub async fn connected_workers(
         &self,

@@ -231,9 +231,18 @@ impl Engine {
             match msg {
                 Inbound::Heartbeat(held) => {
                     let draining = lock(flow).draining;
-                    let stale = self.heartbeat(tenant, id, &held).await?;
+                    let beat = self.heartbeat(tenant, id, &held).await?;
+                    {
+                        // Leases kept from an earlier stream count against this stream's slots.
+                        let mut f = lock(flow);
+                        for key in &beat.kept {
+                            if f.held.insert(*key) {
+                                f.free = f.free.saturating_sub(1);
+                            }
+                        }
+                    }
                     workers::touch(self.store.conn(), worker_id, draining, self.db_now(self.now())).await?;
-                    for key in stale {
+                    for key in beat.stale {
                         let reason = "the lease is no longer current (cancelled, expired or re-leased)".to_owned();
                         let _ = out.send(Outbound::Cancel { key, reason }).await;
                     }

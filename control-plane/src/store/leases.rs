@@ -267,3 +267,51 @@ pub async fn republish_candidates<C: ConnectionTrait>(
         .await?;
     Ok(rows.into_iter().map(|t| (Tenant(t.tenant_id), t.task_type, t.id)).collect())
 }
+
+/// Extends the leases among `keys` that are still current to `ttl` from now and binds them
+/// to `worker_id` (a worker that reconnected keeps what it holds). Returns those extended.
+pub async fn extend_listed<C: ConnectionTrait>(
+    c: &C,
+    tenant: &Tenant,
+    keys: &[LeaseKey],
+    worker_id: &str,
+    ttl: Duration,
+    now: DbNow,
+) -> Result<Vec<LeaseKey>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let listed = keys.iter().fold(sea_orm::Condition::any(), |cond, k| {
+        cond.add(
+            sea_orm::Condition::all()
+                .add(task::Column::Id.eq(k.task_id))
+                .add(task::Column::Attempt.eq(attempt_i32(k.attempt)))
+                .add(task::Column::LeaseId.eq(k.lease_id)),
+        )
+    });
+    let rows = task::Entity::update_many()
+        .col_expr(task::Column::LeaseExpiresAt, now.plus(ttl))
+        .col_expr(task::Column::WorkerId, Expr::value(worker_id))
+        .filter(task::Column::TenantId.eq(tenant.as_str()))
+        .filter(task::Column::State.eq(TaskState::Leased.as_str()))
+        .filter(listed)
+        .exec_with_returning(c)
+        .await?;
+    Ok(keys.iter().filter(|k| rows.iter().any(|t| t.id == k.task_id)).copied().collect())
+}
+
+/// The recorded outcome of attempt `key`, if that attempt finished.
+pub async fn attempt_outcome<C: ConnectionTrait>(
+    c: &C,
+    tenant: &Tenant,
+    key: LeaseKey,
+) -> Result<Option<String>, StoreError> {
+    Ok(task_attempt::Entity::find()
+        .filter(task_attempt::Column::TenantId.eq(tenant.as_str()))
+        .filter(task_attempt::Column::TaskId.eq(key.task_id))
+        .filter(task_attempt::Column::Attempt.eq(attempt_i32(key.attempt)))
+        .filter(task_attempt::Column::LeaseId.eq(key.lease_id))
+        .one(c)
+        .await?
+        .and_then(|a| a.outcome))
+}

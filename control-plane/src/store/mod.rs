@@ -81,6 +81,13 @@ impl Store {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let backend =
             Backend::of_url(url).ok_or_else(|| StoreError::Unavailable(format!("unsupported database url {url:?}")))?;
+        // SQLite (embedded mode) gets one connection: a deferred transaction that reads and
+        // then writes fails at once with SQLITE_BUSY_SNAPSHOT when another connection wrote
+        // in between, and one process gains nothing from several writers anyway.
+        let max_connections = match backend {
+            Backend::Postgres => max_connections,
+            Backend::Sqlite => 1,
+        };
         let mut opts = ConnectOptions::new(url.to_owned());
         opts.max_connections(max_connections)
             .min_connections(1)
@@ -88,6 +95,8 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .sqlx_logging(false);
         if backend == Backend::Sqlite {
+            // Keep the one connection: a pool that recycles it gains nothing here.
+            opts.idle_timeout(None::<Duration>).max_lifetime(None::<Duration>);
             // One process owns the file: WAL for concurrent readers, and wait for the writer lock.
             opts.map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)

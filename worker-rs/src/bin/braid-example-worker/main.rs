@@ -30,6 +30,9 @@ struct Args {
     /// Appends one JSON line per task start, finish and result ack to this file.
     #[arg(long)]
     ledger: Option<PathBuf>,
+    /// Serve `fail` as if its bug were fixed: it succeeds whatever its input says.
+    #[arg(long)]
+    heal: bool,
     /// How long a drain (SIGTERM/SIGINT) lets running tasks finish, e.g. "30s".
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
@@ -64,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
     kinds.sort();
     kinds.dedup();
     for kind in kinds {
-        builder = tasks::register(builder, kind);
+        builder = tasks::register(builder, kind, args.heal);
     }
     builder.build()?.run().await?;
     Ok(())

@@ -19,13 +19,17 @@ pub(crate) enum Kind {
     Fail,
 }
 
-pub(crate) fn register(builder: WorkerBuilder, kind: Kind) -> WorkerBuilder {
+/// Registers `kind`; with `heal`, `fail` succeeds on every attempt (the handler "fixed").
+pub(crate) fn register(builder: WorkerBuilder, kind: Kind, heal: bool) -> WorkerBuilder {
     match kind {
         Kind::Noop => builder.task("noop", |_: IgnoredAny, _: TaskContext| async { Ok::<_, TaskError>(json!({})) }),
         Kind::Echo => builder.task("echo", |input: Value, ctx: TaskContext| async move {
             Ok::<_, TaskError>(json!({"input": input, "deps": ctx.deps_raw()}))
         }),
         Kind::Sleep => builder.task("sleep", sleep),
+        Kind::Fail if heal => builder.task("fail", |_: IgnoredAny, ctx: TaskContext| async move {
+            Ok::<_, TaskError>(json!({"attempt": ctx.attempt(), "healed": true}))
+        }),
         Kind::Fail => builder.task("fail", fail),
     }
 }
