@@ -1,5 +1,7 @@
 //! Harness for end-to-end tests: start the real `braid` binary, find its ports, call it, stop it.
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -94,20 +96,9 @@ impl Braid {
 
     /// Sends SIGTERM and waits for the process to exit within `deadline`.
     pub fn terminate(mut self, deadline: Duration) -> ExitStatus {
-        let mut child = self.child.take().expect("running");
+        let child = self.child.take().expect("running");
         signal(child.id(), "TERM");
-        let pid = child.id();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(child.wait());
-        });
-        match rx.recv_timeout(deadline) {
-            Ok(status) => status.expect("wait for braid"),
-            Err(_) => {
-                signal(pid, "KILL");
-                panic!("braid did not exit within {deadline:?} of SIGTERM");
-            }
-        }
+        wait_child(child, deadline, "braid")
     }
 
     /// Lines printed after start-up so far.
@@ -121,6 +112,22 @@ impl Drop for Braid {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// Waits for `child` to exit within `deadline`; kills it and fails the test otherwise.
+fn wait_child(mut child: Child, deadline: Duration, what: &str) -> ExitStatus {
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    match rx.recv_timeout(deadline) {
+        Ok(status) => status.unwrap_or_else(|e| panic!("wait for {what}: {e}")),
+        Err(_) => {
+            signal(pid, "KILL");
+            panic!("{what} did not exit within {deadline:?}");
         }
     }
 }
@@ -182,11 +189,14 @@ impl ExampleWorker {
         cmd.args(["--endpoint", endpoint, "--name", name, "--slots", &slots.to_string(), "--types", types])
             .arg("--ledger")
             .arg(ledger)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = cmd.spawn().expect("spawn braid-example-worker");
+            .args(extra);
+        Self::spawn(cmd, name, ledger)
+    }
+
+    /// Starts a worker of any language from its command line; it must print `worker NAME connected`.
+    pub fn spawn(mut cmd: Command, name: &str, ledger: &Path) -> Self {
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn worker {name} ({cmd:?}): {e}"));
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -221,19 +231,7 @@ impl ExampleWorker {
 
     /// Waits for the worker to exit within `deadline`.
     pub fn wait(mut self, deadline: Duration) -> ExitStatus {
-        let mut child = self.child.take().expect("running");
-        let pid = child.id();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(child.wait());
-        });
-        match rx.recv_timeout(deadline) {
-            Ok(status) => status.expect("wait for worker"),
-            Err(_) => {
-                signal(pid, "KILL");
-                panic!("worker did not exit within {deadline:?}");
-            }
-        }
+        wait_child(self.child.take().expect("running"), deadline, &self.name)
     }
 }
 

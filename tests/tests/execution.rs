@@ -1,112 +1,11 @@
 //! The lease protocol end to end: `braid server` on PostgreSQL and Redis with real
 //! `braid-example-worker` processes, including crashes, pauses, drains and Redis data loss.
 
-use braid_e2e::{Braid, ExampleWorker, braid, ledger_lines, stderr, wait_for_ledger};
+use braid_e2e::cluster::Cluster;
+use braid_e2e::{braid, ledger_lines, stderr, wait_for_ledger};
 use braid_proto::v1 as pb;
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tempfile::TempDir;
-
-/// Each test gets its own Redis database (1..15) so streams do not mix.
-static REDIS_DB: AtomicUsize = AtomicUsize::new(1);
-const LEASE_TTL: &str = "1500ms";
-const RUN_DEADLINE: Duration = Duration::from_secs(45);
-
-struct Cluster {
-    db: Option<sea_orm::DatabaseConnection>,
-    db_url: String,
-    redis_url: String,
-    server: Braid,
-    dir: TempDir,
-}
-
-impl Cluster {
-    async fn start() -> Self {
-        let (db, db_url) = braid_migrations::testing::fresh_postgres().await;
-        let base = std::env::var("REDIS_URL").expect("REDIS_URL must be set; run the tests via scripts/test");
-        let n = REDIS_DB.fetch_add(1, Ordering::SeqCst) % 15 + 1;
-        let redis_url = format!("{}/{n}", base.trim_end_matches('/'));
-        let migrated = braid(&["migrate", "--database-url", &db_url]);
-        assert!(migrated.status.success(), "{}", stderr(&migrated));
-        let server = Braid::start(
-            &[
-                "server",
-                "--database-url",
-                &db_url,
-                "--redis-url",
-                &redis_url,
-                "--grpc-listen",
-                "127.0.0.1:0",
-                "--http-listen",
-                "127.0.0.1:0",
-                "--lease-ttl",
-                LEASE_TTL,
-                "--reconcile-grace",
-                "1s",
-                "--reaper-interval",
-                "200ms",
-            ],
-            &[],
-        );
-        Self { db: Some(db), db_url, redis_url, server, dir: tempfile::tempdir().unwrap() }
-    }
-
-    fn ledger(&self, name: &str) -> std::path::PathBuf {
-        self.dir.path().join(format!("{name}.jsonl"))
-    }
-
-    fn worker(&self, name: &str, slots: u32, types: &str, extra: &[&str]) -> ExampleWorker {
-        ExampleWorker::start(&self.server.endpoint(), name, slots, types, &self.ledger(name), extra)
-    }
-
-    fn apply(&self, yaml: &str) {
-        let path = self.dir.path().join("wf.yaml");
-        std::fs::write(&path, yaml).unwrap();
-        let out = braid(&["workflow", "apply", "-f", path.to_str().unwrap(), "--endpoint", &self.server.endpoint()]);
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
-
-    async fn trigger(&self, workflow: &str, input: Value) -> String {
-        let mut runs = pb::run_service_client::RunServiceClient::new(self.server.channel().await);
-        let req = pb::TriggerRunRequest {
-            workflow_name: workflow.into(),
-            input_json: input.to_string(),
-            ..Default::default()
-        };
-        runs.trigger_run(req).await.unwrap().into_inner().run.unwrap().id
-    }
-
-    async fn get(&self, id: &str) -> pb::Run {
-        let mut runs = pb::run_service_client::RunServiceClient::new(self.server.channel().await);
-        runs.get_run(pb::GetRunRequest { run_id: id.into() }).await.unwrap().into_inner().run.unwrap()
-    }
-
-    /// Follows the run's events (WatchRun ends when the run is terminal) and returns the run.
-    async fn finish(&self, id: &str) -> pb::Run {
-        let mut runs = pb::run_service_client::RunServiceClient::new(self.server.channel().await);
-        let watch = async {
-            let mut stream = runs
-                .watch_run(pb::WatchRunRequest { run_id: id.into(), after_sequence: 0 })
-                .await
-                .unwrap()
-                .into_inner();
-            while stream.message().await.unwrap().is_some() {}
-        };
-        tokio::time::timeout(RUN_DEADLINE, watch)
-            .await
-            .unwrap_or_else(|_| panic!("run {id} did not finish in {RUN_DEADLINE:?}"));
-        self.get(id).await
-    }
-
-    async fn stop(mut self) {
-        let status = self.server.terminate(Duration::from_secs(20));
-        assert!(status.success(), "server exit: {status}");
-        if let Some(db) = self.db.take() {
-            braid_migrations::testing::drop_postgres(db, &self.db_url).await;
-        }
-    }
-}
 
 fn task<'a>(run: &'a pb::Run, name: &str) -> &'a pb::Task {
     run.tasks.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no task {name}"))

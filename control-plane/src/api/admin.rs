@@ -22,17 +22,12 @@ impl AdminApi {
 fn filter(f: Option<pb::DeadLetterFilter>) -> Result<DeadLetterFilter, EngineError> {
     let f = f.unwrap_or_default();
     let some = |s: String| (!s.is_empty()).then_some(s);
-    let when = |field: &str, t: Option<prost_types::Timestamp>| {
-        t.map(|t| convert::from_timestamp(field, &t))
-            .transpose()
-            .map_err(|e| EngineError::InvalidArgument { field: e.path, reason: e.reason })
-    };
     Ok(DeadLetterFilter {
         workflow_name: some(f.workflow_name),
         task_name: some(f.task_name),
         error_type: some(f.error_type),
-        created_after: when("filter.created_after", f.created_after)?,
-        created_before: when("filter.created_before", f.created_before)?,
+        created_after: convert::optional_timestamp("filter.created_after", f.created_after)?,
+        created_before: convert::optional_timestamp("filter.created_before", f.created_before)?,
     })
 }
 

@@ -23,7 +23,18 @@ pub fn from_timestamp(field: &str, t: &prost_types::Timestamp) -> Result<DateTim
         .ok_or_else(|| ValidationError { path: field.to_owned(), reason: "not a valid timestamp".to_owned() })
 }
 
-fn duration(d: Duration) -> prost_types::Duration {
+/// An optional request timestamp as an instant; a malformed one is an invalid argument naming `field`.
+pub fn optional_timestamp(
+    field: &str,
+    t: Option<prost_types::Timestamp>,
+) -> Result<Option<DateTime<Utc>>, crate::engine::EngineError> {
+    t.map(|t| from_timestamp(field, &t))
+        .transpose()
+        .map_err(|e| crate::engine::EngineError::InvalidArgument { field: e.path, reason: e.reason })
+}
+
+/// A proto duration from a std duration.
+pub fn duration(d: Duration) -> prost_types::Duration {
     prost_types::Duration {
         seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),

@@ -66,16 +66,11 @@ impl RunService for RunApi {
                 .ok_or_else(|| EngineError::invalid(format!("states[{i}]"), format!("{s} is not a run state")))?;
             states.push(state);
         }
-        let when = |field: &str, t: Option<prost_types::Timestamp>| {
-            t.map(|t| convert::from_timestamp(field, &t))
-                .transpose()
-                .map_err(|e| EngineError::InvalidArgument { field: e.path, reason: e.reason })
-        };
         let filter = RunFilter {
             workflow_name: (!r.workflow_name.is_empty()).then_some(r.workflow_name),
             states,
-            created_after: when("created_after", r.created_after)?,
-            created_before: when("created_before", r.created_before)?,
+            created_after: convert::optional_timestamp("created_after", r.created_after)?,
+            created_before: convert::optional_timestamp("created_before", r.created_before)?,
         };
         let page = r.page.unwrap_or_default();
         let out = self.engine.list_runs(&tenant, &filter, page.page_size, &page.page_token).await?;

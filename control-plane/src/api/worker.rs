@@ -11,7 +11,6 @@ use braid_proto::v1::connect_response::Message as Out;
 use braid_proto::v1::worker_service_server::WorkerService;
 use futures::StreamExt;
 use std::pin::Pin;
-use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -33,13 +32,6 @@ impl WorkerApi {
 }
 
 type Assignments = Pin<Box<dyn Stream<Item = Result<pb::ConnectResponse, Status>> + Send>>;
-
-fn duration(d: Duration) -> prost_types::Duration {
-    prost_types::Duration {
-        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
-    }
-}
 
 fn lease_key(l: &pb::LeaseRef) -> Option<LeaseKey> {
     Some(LeaseKey {
@@ -84,8 +76,8 @@ fn outbound(o: Outbound) -> pb::ConnectResponse {
     let message = match o {
         Outbound::Welcome { worker_id, heartbeat_interval, lease_ttl } => Out::Welcome(pb::Welcome {
             worker_id: worker_id.to_string(),
-            heartbeat_interval: Some(duration(heartbeat_interval)),
-            lease_ttl: Some(duration(lease_ttl)),
+            heartbeat_interval: Some(convert::duration(heartbeat_interval)),
+            lease_ttl: Some(convert::duration(lease_ttl)),
             server_version: crate::VERSION.to_owned(),
         }),
         Outbound::Assign(a) => Out::Assignment(pb::TaskAssignment {

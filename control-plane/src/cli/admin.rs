@@ -50,8 +50,8 @@ pub async fn dlq(cmd: DlqCommand) -> Result<(), CliError> {
             let mut api = AdminServiceClient::new(channel(&client).await?);
             let out = api.redrive_dead_letters(req).await?.into_inner();
             match client.output {
-                Output::Json => println!("{}", serde_json::json!({"redriven": out.redriven, "task_ids": out.task_ids})),
-                Output::Text => println!("redrove {} task(s)", out.redriven),
+                Output::Json => outln!("{}", serde_json::json!({"redriven": out.redriven, "task_ids": out.task_ids})),
+                Output::Text => outln!("redrove {} task(s)", out.redriven),
             }
         }
     }

@@ -36,8 +36,8 @@ pub async fn workflow(cmd: WorkflowCommand) -> Result<(), CliError> {
             let w = out.workflow.unwrap_or_default();
             match client.output {
                 super::Output::Json => print_workflow(&w, Some(out.created), client.output),
-                super::Output::Text if out.created => println!("workflow {} version {} created", w.name, w.version),
-                super::Output::Text => println!("workflow {} version {} unchanged (same content)", w.name, w.version),
+                super::Output::Text if out.created => outln!("workflow {} version {} created", w.name, w.version),
+                super::Output::Text => outln!("workflow {} version {} unchanged (same content)", w.name, w.version),
             }
         }
         WorkflowCommand::Validate { file, client } => {
@@ -46,7 +46,7 @@ pub async fn workflow(cmd: WorkflowCommand) -> Result<(), CliError> {
             let out =
                 api.validate_workflow(pb::ValidateWorkflowRequest { definition: Some(definition) }).await?.into_inner();
             if out.valid {
-                println!("{}: valid", file.display());
+                outln!("{}: valid", file.display());
             } else {
                 let lines: Vec<String> = out.errors.iter().map(|e| format!("  {}: {}", e.path, e.reason)).collect();
                 return Err(CliError::Input(format!(
@@ -119,7 +119,7 @@ pub async fn run(cmd: RunCommand) -> Result<(), CliError> {
             let run = out.run.unwrap_or_default();
             if client.output == super::Output::Text {
                 let how = if out.created { "created" } else { "already existed (same idempotency key)" };
-                println!("run {} {how}", run.id);
+                outln!("run {} {how}", run.id);
             }
             print_run(&run, Some(out.created), client.output);
         }

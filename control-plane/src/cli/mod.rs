@@ -1,5 +1,15 @@
 //! The `braid` command line: what each subcommand takes, and dispatch to its implementation.
 
+/// Prints a line on stdout; a closed pipe (`braid run list | head`) ends the process quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout().lock(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 mod admin;
 mod client;
 pub mod demo;
@@ -12,7 +22,11 @@ use std::path::PathBuf;
 
 /// Braid: a workflow orchestrator. Run `braid dev` to try it in one process.
 #[derive(Debug, Parser)]
-#[command(name = "braid", version = crate::VERSION, about, long_about = None)]
+#[command(
+    name = "braid",
+    version = crate::VERSION,
+    after_help = "Try it:\n  braid dev                                   # everything in one process, a demo run included\n  braid workflow apply -f docs/examples/thumbnails.yaml\n  braid run start thumbnails --input '{\"url\": \"cat.png\"}'\n  braid run get RUN_ID\n\nOperator verbs talk to --endpoint (env BRAID_ENDPOINT, default http://127.0.0.1:7400)."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -69,7 +69,7 @@ fn run_json(r: &pb::Run) -> Value {
 }
 
 fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 /// Prints rows as left-aligned columns under a header.
@@ -82,7 +82,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) {
     }
     let line = |cells: Vec<String>| {
         let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", padded.join("  ").trim_end());
+        outln!("{}", padded.join("  ").trim_end());
     };
     line(header.iter().map(|h| (*h).to_owned()).collect());
     for row in rows {
@@ -100,21 +100,21 @@ pub fn print_run(r: &pb::Run, created: Option<bool>, out: Output) {
             print_json(&v);
         }
         Output::Text => {
-            println!("run       {}", r.id);
-            println!("workflow  {} v{}", r.workflow_name, r.workflow_version);
-            println!("state     {}", run_state(r.state));
-            println!("created   {}", text(&ts(r.created_at.as_ref())));
+            outln!("run       {}", r.id);
+            outln!("workflow  {} v{}", r.workflow_name, r.workflow_version);
+            outln!("state     {}", run_state(r.state));
+            outln!("created   {}", text(&ts(r.created_at.as_ref())));
             if !r.idempotency_key.is_empty() {
-                println!("key       {}", r.idempotency_key);
+                outln!("key       {}", r.idempotency_key);
             }
-            println!("input     {}", r.input_json);
+            outln!("input     {}", r.input_json);
             if !r.output_json.is_empty() {
-                println!("output    {}", r.output_json);
+                outln!("output    {}", r.output_json);
             }
             if !r.reason.is_empty() {
-                println!("reason    {}", r.reason);
+                outln!("reason    {}", r.reason);
             }
-            println!();
+            outln!();
             let rows: Vec<Vec<String>> = r
                 .tasks
                 .iter()
@@ -153,7 +153,7 @@ pub fn print_runs(runs: &[pb::Run], next: &str, out: Output) {
                 .collect();
             table(&["RUN", "WORKFLOW", "STATE", "CREATED"], &rows);
             if !next.is_empty() {
-                println!("\nmore: --page-token {next}");
+                outln!("\nmore: --page-token {next}");
             }
         }
     }
@@ -178,13 +178,13 @@ pub fn print_workflow(w: &pb::Workflow, created: Option<bool>, out: Output) {
             print_json(&v);
         }
         Output::Text => {
-            println!("workflow  {} v{}", w.name, w.version);
-            println!("created   {}", text(&ts(w.created_at.as_ref())));
-            println!("hash      {}", w.content_hash);
+            outln!("workflow  {} v{}", w.name, w.version);
+            outln!("created   {}", text(&ts(w.created_at.as_ref())));
+            outln!("hash      {}", w.content_hash);
             if !d.description.is_empty() {
-                println!("about     {}", d.description);
+                outln!("about     {}", d.description);
             }
-            println!();
+            outln!();
             let rows: Vec<Vec<String>> = d
                 .tasks
                 .iter()

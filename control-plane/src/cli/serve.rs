@@ -31,7 +31,7 @@ pub async fn server(args: ServerArgs) -> Result<(), CliError> {
         Err(e) => return Err(CliError::Redis(e.to_string())),
     }
     let listeners = Listeners::bind(cfg.grpc_listen, cfg.http_listen).await?;
-    println!("Braid {} server", crate::VERSION);
+    outln!("Braid {} server", crate::VERSION);
     listeners.announce();
     let engine = Engine::new(store.clone(), Arc::new(SystemClock), Arc::new(queue), cfg.exec);
     let served = app::serve(engine, listeners, app::shutdown_on_signals()).await;
@@ -52,7 +52,7 @@ pub async fn dev(args: DevArgs) -> Result<(), CliError> {
     }
     let localhost = |port| SocketAddr::from(([127, 0, 0, 1], port));
     let listeners = Listeners::bind(localhost(args.grpc_port), localhost(args.http_port)).await?;
-    println!("Braid {} dev mode: SQLite at {}", crate::VERSION, db_path.display());
+    outln!("Braid {} dev mode: SQLite at {}", crate::VERSION, db_path.display());
     listeners.announce();
     let settings = args.exec.settings()?;
     let engine = Engine::new(store.clone(), Arc::new(SystemClock), Arc::new(InProcessQueue::new()), settings);
@@ -64,7 +64,7 @@ pub async fn dev(args: DevArgs) -> Result<(), CliError> {
         let stop = shutdown.clone();
         let handle = tokio::spawn(async move { worker.run_until(stop.cancelled_owned()).await });
         let run = super::demo::start(&engine).await?;
-        println!("Demo  run {run} of workflow braid-demo: braid run get {run}");
+        outln!("Demo  run {run} of workflow braid-demo: braid run get {run}");
         Some(handle)
     };
     let served = app::serve(engine, listeners, shutdown).await;
@@ -84,10 +84,10 @@ pub async fn migrate(args: MigrateArgs) -> Result<(), CliError> {
     let store = Store::connect(&args.database_url, 2).await?;
     let applied = store.migrate().await?;
     if applied.is_empty() {
-        println!("schema is up to date");
+        outln!("schema is up to date");
     } else {
         for name in &applied {
-            println!("applied {name}");
+            outln!("applied {name}");
         }
     }
     store.close().await?;

@@ -17,6 +17,9 @@ pub(crate) enum Kind {
     Sleep,
     /// `{"times": N, "fatal": bool}` or `{"always": true}`: fails on purpose.
     Fail,
+    /// The polyglot chain's last step: `{"value": b.value + c.value, "paths": [b.path, c.path]}`.
+    #[value(name = "rs-d")]
+    RsD,
 }
 
 /// Registers `kind`; with `heal`, `fail` succeeds on every attempt (the handler "fixed").
@@ -31,6 +34,7 @@ pub(crate) fn register(builder: WorkerBuilder, kind: Kind, heal: bool) -> Worker
             Ok::<_, TaskError>(json!({"attempt": ctx.attempt(), "healed": true}))
         }),
         Kind::Fail => builder.task("fail", fail),
+        Kind::RsD => builder.task("rs-d", chain_last),
     }
 }
 
@@ -69,4 +73,12 @@ async fn fail(input: Option<FailInput>, ctx: TaskContext) -> Result<Value, TaskE
         return Err(error.with_type("injected"));
     }
     Ok(json!({"attempt": attempt}))
+}
+
+/// The last step of the polyglot chain `a (Python) -> b (TypeScript), c (Go) -> d (Rust)`.
+async fn chain_last(_: IgnoredAny, ctx: TaskContext) -> Result<Value, TaskError> {
+    let b: Value = ctx.deps("b")?;
+    let c: Value = ctx.deps("c")?;
+    let value = |v: &Value| v["value"].as_i64().ok_or_else(|| TaskError::fatal("a dependency has no integer value"));
+    Ok(json!({"value": value(&b)? + value(&c)?, "paths": [b["path"], c["path"]]}))
 }
