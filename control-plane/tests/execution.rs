@@ -292,3 +292,29 @@ async fn non_retryable(db: &TestDb) {
     assert_eq!(v, Verdict::Accepted, "an invalid output becomes a clean failure");
 }
 on_both_backends!(a_non_retryable_error_or_invalid_output_fails_at_once, non_retryable);
+
+/// Two control planes reaping the same expired leases at once recover each exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_reapers_recover_each_expired_lease_once() {
+    let db = TestDb::postgres_with(ExecSettings::default().with_lease_ttl(Duration::from_millis(300))).await;
+    let other = db.second_engine().await;
+    db.engine.put_workflow(&tenant(), &yaml(ONE)).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let req = TriggerRequest { workflow_name: "one".into(), ..TriggerRequest::default() };
+        ids.push(db.engine.trigger_run(&tenant(), &req).await.unwrap().run.run.id);
+    }
+    for id in &ids {
+        lease_ready(&db, *id, "gone").await;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (a, b) = tokio::join!(db.engine.reap_once(), other.reap_once());
+    assert_eq!(a.unwrap() + b.unwrap(), 20, "every expired lease recovered once in total");
+    for id in &ids {
+        let r = run(&db, *id).await;
+        let outcomes: Vec<_> = r.tasks[0].attempts.iter().map(|a| a.outcome.clone()).collect();
+        assert_eq!(outcomes, [Some("lease_expired".to_owned())]);
+        assert_eq!(r.tasks[0].state, TaskState::Ready);
+    }
+    db.finish().await;
+}

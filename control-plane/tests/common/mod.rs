@@ -61,6 +61,13 @@ impl TestDb {
         Self { engine, store, cleanup }
     }
 
+    /// A second engine (another control plane) on the same PostgreSQL database.
+    pub async fn second_engine(&self) -> Engine {
+        let Cleanup::Postgres(url) = &self.cleanup else { panic!("a second control plane needs PostgreSQL") };
+        let store = Store::connect(url, 8).await.expect("connect");
+        Engine::new(store, Arc::new(SystemClock), Arc::new(InProcessQueue::new()), *self.engine.settings())
+    }
+
     pub async fn finish(self) {
         self.store.close().await.expect("close store");
         match self.cleanup {
