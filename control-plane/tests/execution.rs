@@ -318,3 +318,30 @@ async fn two_reapers_recover_each_expired_lease_once() {
     }
     db.finish().await;
 }
+
+async fn big_numbers(db: &TestDb) {
+    let id = start(db, ONE, r#"{"big": 123456789012345678901234567890, "f": 0.1}"#).await;
+    let a = lease_ready(db, id, "w").await;
+    assert!(a[0].input_json.contains("123456789012345678901234567890"), "{}", a[0].input_json);
+    assert!(a[0].input_json.contains("0.1"), "{}", a[0].input_json);
+    db.engine.complete(&tenant(), a[0].key, ok(json!({"n": 98765432109876543210u128}))).await.unwrap();
+    let r = run(db, id).await;
+    assert_eq!(r.run.output.as_deref(), Some(r#"{"only":{"n":98765432109876543210}}"#), "numbers travel exactly");
+}
+on_both_backends!(payload_numbers_travel_exactly, big_numbers);
+
+async fn releasing(db: &TestDb) {
+    let id = start(db, ONE, "").await;
+    let a = lease_ready(db, id, "draining").await;
+    db.engine.release(&tenant(), &[a[0].key]).await.unwrap();
+    let r = run(db, id).await;
+    assert_eq!(r.tasks[0].state, TaskState::Ready);
+    assert_eq!(r.tasks[0].max_attempts, 6, "an unused lease does not spend the budget of 5");
+    let b = lease_ready(db, id, "other").await;
+    assert_eq!(b[0].key.attempt, 2, "attempt numbers are never reused");
+    assert!(matches!(db.engine.complete(&tenant(), a[0].key, ok(json!(1))).await.unwrap(), Verdict::Stale { .. }));
+    db.engine.complete(&tenant(), b[0].key, ok(json!(2))).await.unwrap();
+    let outcomes: Vec<_> = run(db, id).await.tasks[0].attempts.iter().map(|a| a.outcome.clone().unwrap()).collect();
+    assert_eq!(outcomes, ["released", "succeeded"]);
+}
+on_both_backends!(a_released_lease_is_offered_again_without_spending_an_attempt, releasing);

@@ -71,6 +71,13 @@ impl AdminService for AdminApi {
         if !r.ids.is_empty() && r.filter.is_some() {
             return Err(EngineError::invalid("ids", "give either ids or a filter, not both").into());
         }
+        if r.ids.is_empty() && r.filter.is_none() {
+            return Err(EngineError::invalid(
+                "filter",
+                "give ids, or a filter (an empty filter redrives every dead letter)",
+            )
+            .into());
+        }
         let mut ids = Vec::with_capacity(r.ids.len());
         for (i, id) in r.ids.iter().enumerate() {
             ids.push(

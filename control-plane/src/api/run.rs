@@ -86,7 +86,11 @@ impl RunService for RunApi {
         let id = parse_run_id("run_id", &r.run_id)?;
         let out = self.engine.cancel_run(&tenant, id, &r.reason).await?;
         for lease in out.revoked {
-            let reason = format!("run {id} was cancelled");
+            let reason = if r.reason.is_empty() {
+                format!("run {id} was cancelled")
+            } else {
+                format!("run {id} was cancelled: {}", r.reason)
+            };
             self.engine.registry().try_send(&lease.worker_id, Outbound::Cancel { key: lease.key, reason });
         }
         Ok(Response::new(pb::CancelRunResponse { run: Some(convert::run_detail(&out.run)) }))

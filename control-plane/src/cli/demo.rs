@@ -64,6 +64,7 @@ pub fn worker(endpoint: String) -> Result<Worker, braid_worker::WorkerError> {
         .endpoint(endpoint)
         .name("braid-dev-demo")
         .slots(4)
+        .drain_timeout(Duration::from_secs(5))
         .task("demo-extract", extract)
         .task("demo-map", map)
         .task("demo-report", report)

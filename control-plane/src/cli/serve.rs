@@ -9,8 +9,8 @@ use crate::store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Connections SQLite gets in dev mode: one writer at a time anyway.
-const DEV_DB_CONNECTIONS: u32 = 4;
+/// How long the demo worker may take to finish its task at shutdown.
+const DEMO_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 /// Redis connections of one control plane (blocking reads hold their own).
 const REDIS_POOL: u32 = 16;
 
@@ -45,7 +45,7 @@ pub async fn dev(args: DevArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Input(format!("cannot create data dir {}: {e}", args.data_dir.display())))?;
     let db_path = args.data_dir.join("braid.db");
     let url = format!("sqlite://{}?mode=rwc", db_path.display());
-    let store = Store::connect(&url, DEV_DB_CONNECTIONS).await?;
+    let store = Store::connect(&url, 1).await?;
     let applied = store.migrate().await?;
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "database migrated");
@@ -56,25 +56,33 @@ pub async fn dev(args: DevArgs) -> Result<(), CliError> {
     listeners.announce();
     let settings = args.exec.settings()?;
     let engine = Engine::new(store.clone(), Arc::new(SystemClock), Arc::new(InProcessQueue::new()), settings);
-    let shutdown = app::shutdown_on_signals();
+    let signals = app::shutdown_on_signals();
+    // The demo worker drains first (finishing its task), then the server stops.
+    let server_stop = tokio_util::sync::CancellationToken::new();
     let demo = if args.no_demo {
         None
     } else {
         let worker = super::demo::worker(format!("http://{}", listeners.grpc_addr()))?;
-        let stop = shutdown.clone();
+        let stop = signals.clone();
         let handle = tokio::spawn(async move { worker.run_until(stop.cancelled_owned()).await });
         let run = super::demo::start(&engine).await?;
         outln!("Demo  run {run} of workflow braid-demo: braid run get {run}");
         Some(handle)
     };
-    let served = app::serve(engine, listeners, shutdown).await;
-    if let Some(handle) = demo {
-        match handle.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "demo worker stopped with an error"),
-            Err(e) => tracing::warn!(error = %e, "demo worker task failed"),
+    let stop = server_stop.clone();
+    tokio::spawn(async move {
+        signals.cancelled().await;
+        if let Some(handle) = demo {
+            match tokio::time::timeout(DEMO_DRAIN, handle).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::warn!(error = %e, "demo worker stopped with an error"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "demo worker task failed"),
+                Err(_) => tracing::warn!("demo worker did not drain in time"),
+            }
         }
-    }
+        stop.cancel();
+    });
+    let served = app::serve(engine, listeners, server_stop).await;
     let closed = store.close().await;
     served?;
     Ok(closed?)

@@ -4,7 +4,7 @@ use super::{Engine, EngineError};
 use crate::domain::records::{RunDetail, Tenant};
 use crate::domain::state::{RunState, TaskState};
 use crate::store::events::NewEvent;
-use crate::store::leases::LeaseKey;
+use crate::store::leases::{self, LeaseKey};
 use crate::store::{StoreError, events, progress};
 use serde_json::json;
 use uuid::Uuid;
@@ -46,6 +46,9 @@ impl Engine {
                 {
                     revoked.push(RevokedLease { worker_id, key: LeaseKey { task_id: t.id, attempt, lease_id } });
                 }
+            }
+            for lease in &revoked {
+                leases::finish_attempt(&txn, tenant, lease.key, "cancelled", None, None, db_now).await?;
             }
             let ids: Vec<Uuid> = open.iter().map(|t| t.id).collect();
             progress::set_task_state(

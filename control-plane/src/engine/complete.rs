@@ -36,8 +36,38 @@ pub enum Verdict {
     },
 }
 
+/// Longest error message kept, in bytes; longer ones are cut.
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// An error as kept: message bounded, details a JSON document within the output bound.
+fn bounded(mut e: TaskError) -> TaskError {
+    if e.message.len() > MAX_ERROR_MESSAGE_BYTES {
+        let mut cut = MAX_ERROR_MESSAGE_BYTES;
+        while !e.message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        e.message.truncate(cut);
+        e.message.push_str("… (truncated)");
+    }
+    if let Some(d) = &e.details {
+        let valid = d.len() <= MAX_OUTPUT_BYTES && serde_json::from_str::<serde_json::Value>(d).is_ok();
+        if !valid {
+            e.details = Some(
+                json!({"dropped": format!("details_json was not a JSON document of at most {MAX_OUTPUT_BYTES} bytes")})
+                    .to_string(),
+            );
+        }
+    }
+    e.kind.truncate(crate::domain::limits::MAX_NAME_LEN);
+    e
+}
+
 /// An output the engine refuses becomes a failure that retrying cannot fix.
 fn checked(outcome: Outcome) -> Outcome {
+    let outcome = match outcome {
+        Outcome::Failed(e) => return Outcome::Failed(bounded(e)),
+        other => other,
+    };
     let Outcome::Succeeded { output_json } = &outcome else { return outcome };
     let problem = if output_json.len() > MAX_OUTPUT_BYTES {
         Some(format!("output_json is {} bytes; the limit is {MAX_OUTPUT_BYTES}", output_json.len()))
@@ -80,7 +110,7 @@ impl Engine {
                 Outcome::Failed(e) => (Some(error_json(e)), None),
                 Outcome::LeaseExpired => (None, None),
             };
-            leases::finish_attempt(&txn, tenant, key, "cancelled", err, out, db_now).await?;
+            leases::record_late_result(&txn, tenant, key, err, out).await?;
             txn.commit().await.map_err(StoreError::from)?;
             return Ok(Verdict::Stale {
                 reason: "the task was cancelled; the result is recorded but changes nothing".into(),

@@ -51,6 +51,21 @@ impl Engine {
             let missing: Vec<String> = ids.iter().filter(|i| !found.contains(i)).map(ToString::to_string).collect();
             return Err(EngineError::NotFound(format!("no dead letter (or already redriven): {}", missing.join(", "))));
         }
+        if !ids.is_empty() {
+            // Named explicitly: refuse rather than skip what cannot be redriven.
+            let runs = crate::store::runs::get_many(
+                self.store.conn(),
+                tenant,
+                &chosen.iter().map(|d| d.run_id).collect::<Vec<_>>(),
+            )
+            .await?;
+            if let Some(r) = runs.iter().find(|r| r.run.state == RunState::Cancelled) {
+                return Err(EngineError::FailedPrecondition(format!(
+                    "run {} was cancelled; its dead letters cannot be redriven",
+                    r.run.id
+                )));
+            }
+        }
         let mut revived = Vec::new();
         for d in chosen {
             if self.redrive_one(tenant, &d).await? {
@@ -67,6 +82,11 @@ impl Engine {
         let run = progress::lock_run(&txn, self.store.backend(), tenant, d.run_id)
             .await?
             .ok_or_else(|| corrupt(format!("dead letter {} has no run", d.id)))?;
+        match run.state.parse::<RunState>().map_err(corrupt)? {
+            // A cancelled run stays cancelled: its dead letters are left as they are.
+            RunState::Cancelled => return Ok(false),
+            RunState::Queued | RunState::Running | RunState::Failed | RunState::Succeeded => {}
+        }
         let all = progress::tasks_of_run(&txn, tenant, d.run_id).await?;
         let t = all.iter().find(|t| t.id == d.task_id).ok_or_else(|| corrupt("dead-lettered task vanished"))?;
         let policy: RetryPolicy = serde_json::from_str(&t.retry_policy).map_err(corrupt)?;

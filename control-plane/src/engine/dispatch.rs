@@ -4,7 +4,7 @@ use super::{Engine, EngineError};
 use crate::domain::records::Tenant;
 use crate::store::events::NewEvent;
 use crate::store::leases::{self, LeaseKey};
-use crate::store::{StoreError, events, runs, tasks};
+use crate::store::{StoreError, events, progress, runs, tasks};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -22,7 +22,7 @@ pub struct Assignment {
     pub max_attempts: u32,
     /// `{"input": run input, "deps": {"dependency": its output, …}}`
     pub input_json: String,
-    /// When the attempt must be finished (the task's execution timeout from now).
+    /// When the attempt must be finished: the task's execution timeout after the lease (database clock).
     pub deadline: DateTime<Utc>,
 }
 
@@ -38,11 +38,14 @@ impl Engine {
         let db_now = self.db_now(now);
         let lease_id = Uuid::now_v7();
         let txn = self.store.begin().await?;
+        // Lock order everywhere: runs (by id), then their tasks.
+        let candidate_runs = leases::runs_of(&txn, tenant, ids).await?;
+        progress::lock_runs(&txn, self.store.backend(), tenant, &candidate_runs).await?;
         let leased = leases::lease(&txn, tenant, ids, worker_id, lease_id, self.settings.lease_ttl, db_now).await?;
         if leased.is_empty() {
             return Ok(Vec::new());
         }
-        leases::insert_attempts(&txn, tenant, &leased, worker_id, now).await?;
+        leases::insert_attempts(&txn, tenant, &leased, worker_id).await?;
         let mut by_run: BTreeMap<Uuid, Vec<NewEvent>> = BTreeMap::new();
         for t in &leased {
             let attempt = u32::try_from(t.attempt).ok();
@@ -86,7 +89,7 @@ impl Engine {
                 task_type: t.task_type,
                 max_attempts: u32::try_from(t.max_attempts).map_err(crate::store::corrupt)?,
                 input_json: input.to_string(),
-                deadline: now + timeout,
+                deadline: t.updated_at + timeout,
             });
         }
         Ok(out)
@@ -96,4 +99,23 @@ impl Engine {
 /// A stored JSON document as a value (stored payloads were validated; a string fallback keeps bad data visible).
 fn parse_or_string(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_owned()))
+}
+
+impl Engine {
+    /// Hands leases back unused (a stream that started draining while they were taken): each
+    /// task is ready again at once, and the unused attempt does not count against its budget.
+    pub async fn release(&self, tenant: &Tenant, keys: &[LeaseKey]) -> Result<(), EngineError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let db_now = self.db_now(self.now());
+        let txn = self.store.begin().await?;
+        for key in keys {
+            if leases::release(&txn, tenant, *key, db_now).await? {
+                leases::finish_attempt(&txn, tenant, *key, "released", None, None, db_now).await?;
+            }
+        }
+        txn.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
 }

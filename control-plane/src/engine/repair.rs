@@ -18,9 +18,13 @@ impl Engine {
         let expired = leases::expired(self.store.conn(), REAP_BATCH, db_now).await?;
         let mut recovered = 0;
         for (tenant, key) in expired {
-            match self.complete(&tenant, key, Outcome::LeaseExpired).await? {
-                Verdict::Accepted => recovered += 1,
-                Verdict::Stale { .. } => {}
+            match self.complete(&tenant, key, Outcome::LeaseExpired).await {
+                Ok(Verdict::Accepted) => recovered += 1,
+                Ok(Verdict::Stale { .. }) => {}
+                // One lease that cannot be recovered now does not hold up the others.
+                Err(e) => {
+                    tracing::warn!(task = %key.task_id, error = %e, "cannot recover expired lease; next pass retries")
+                }
             }
         }
         Ok(recovered)

@@ -90,8 +90,13 @@ impl Registry {
     /// planes' workers learn on their next heartbeat.
     pub fn try_send(&self, worker_id: &str, msg: Outbound) {
         let tx = self.streams.lock().unwrap_or_else(|p| p.into_inner()).get(worker_id).cloned();
-        if let Some(tx) = tx {
-            let _ = tx.try_send(msg);
+        // A busy stream gets it in the background rather than not at all.
+        if let Some(tx) = tx
+            && let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(msg)
+        {
+            tokio::spawn(async move {
+                let _ = tx.send(msg).await;
+            });
         }
     }
 
@@ -233,14 +238,21 @@ impl Engine {
                     let draining = lock(flow).draining;
                     let beat = self.heartbeat(tenant, id, &held).await?;
                     {
-                        // Leases kept from an earlier stream count against this stream's slots.
+                        // Leases kept from an earlier stream count against this stream's slots;
+                        // leases this stream lost (reaped, cancelled) no longer do.
                         let mut f = lock(flow);
                         for key in &beat.kept {
                             if f.held.insert(*key) {
                                 f.free = f.free.saturating_sub(1);
                             }
                         }
+                        for key in &beat.stale {
+                            if f.held.remove(key) {
+                                f.free += 1;
+                            }
+                        }
                     }
+                    wake.notify_one();
                     workers::touch(self.store.conn(), worker_id, draining, self.db_now(self.now())).await?;
                     for key in beat.stale {
                         let reason = "the lease is no longer current (cancelled, expired or re-leased)".to_owned();
@@ -259,6 +271,10 @@ impl Engine {
                     wake.notify_one();
                 }
                 Inbound::Malformed { task_id, attempt, lease_id, reason } => {
+                    if let Some(lease_id) = lease_id {
+                        release(flow, &LeaseKey { task_id, attempt, lease_id });
+                        wake.notify_one();
+                    }
                     let rejected = Some((Rejection::Malformed, reason));
                     let _ = out.send(Outbound::Ack { task_id, attempt, lease_id, rejected }).await;
                 }
@@ -285,12 +301,7 @@ impl Engine {
         };
         let key = LeaseKey { task_id, attempt, lease_id };
         // The slot comes back whatever the verdict: the worker is done with this attempt.
-        {
-            let mut f = lock(flow);
-            if f.held.remove(&key) {
-                f.free += 1;
-            }
-        }
+        release(flow, &key);
         let verdict = self.complete(tenant, key, outcome).await?;
         let rejected = match verdict {
             Verdict::Accepted => None,
@@ -351,6 +362,13 @@ impl Engine {
                 tracing::debug!(worker = %id, error = %e, "queue ack failed");
             }
             match leased {
+                Ok(assignments) if lock(&flow).draining => {
+                    // The worker asked for no more work while these were being leased.
+                    let keys: Vec<LeaseKey> = assignments.iter().map(|a| a.key).collect();
+                    if let Err(e) = self.release(&tenant, &keys).await {
+                        tracing::warn!(worker = %id, error = %e, "cannot hand back leases; they expire");
+                    }
+                }
                 Ok(assignments) => {
                     for a in assignments {
                         {
@@ -366,6 +384,14 @@ impl Engine {
                 Err(e) => tracing::warn!(worker = %id, error = %e, "leasing failed; the reconciler republishes"),
             }
         }
+    }
+}
+
+/// Gives back the slot of `key` if this stream holds it (once, however often it is called).
+fn release(flow: &Mutex<Flow>, key: &LeaseKey) {
+    let mut f = lock(flow);
+    if f.held.remove(key) {
+        f.free += 1;
     }
 }
 

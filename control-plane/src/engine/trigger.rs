@@ -7,7 +7,8 @@ use crate::domain::validate::{
     ValidWorkflow, ValidationError, validate, validate_idempotency_key, validate_input_json,
 };
 use crate::store::events::NewEvent;
-use crate::store::{StoreError, events, runs, tasks};
+use crate::store::{StoreError, dbtime, events, runs, tasks};
+use chrono::SubsecRound;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -64,10 +65,11 @@ impl Engine {
             ))
         })?;
 
-        let now = self.now();
         let run_id = Uuid::now_v7();
         let source = req.source.unwrap_or(TriggerSource::Api);
         let txn = self.store.begin().await?;
+        // Stamped with the database clock: leases compare `available_at` with it.
+        let now = dbtime::read(&txn, self.store.backend(), self.now()).await?.trunc_subsecs(6);
         let new_run = runs::NewRun {
             id: run_id,
             workflow_name: &wf.name,

@@ -47,3 +47,20 @@ impl DbNow {
         }
     }
 }
+
+/// Reads "now" once: PostgreSQL's `now()` (the transaction's start when inside one), or
+/// `app_now` on SQLite. Rows stamped with it compare correctly with `DbNow` in statements.
+pub async fn read<C: sea_orm::ConnectionTrait>(
+    c: &C,
+    backend: Backend,
+    app_now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, super::StoreError> {
+    match backend {
+        Backend::Sqlite => Ok(app_now),
+        Backend::Postgres => {
+            let stmt = sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, "SELECT now() AS now");
+            let row = c.query_one_raw(stmt).await?.ok_or_else(|| super::corrupt("SELECT now() returned no row"))?;
+            Ok(row.try_get::<DateTime<Utc>>("", "now")?)
+        }
+    }
+}

@@ -55,13 +55,30 @@ pub async fn lease<C: ConnectionTrait>(
         .await?)
 }
 
-/// Records the start of each leased attempt.
+/// The runs of the tasks `ids` (to lock them before leasing).
+pub async fn runs_of<C: ConnectionTrait>(c: &C, tenant: &Tenant, ids: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut runs: Vec<Uuid> = task::Entity::find()
+        .select_only()
+        .column(task::Column::RunId)
+        .filter(task::Column::TenantId.eq(tenant.as_str()))
+        .filter(task::Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(c)
+        .await?;
+    runs.sort();
+    runs.dedup();
+    Ok(runs)
+}
+
+/// Records the start of each leased attempt, at the lease's own instant (the database clock).
 pub async fn insert_attempts<C: ConnectionTrait>(
     c: &C,
     tenant: &Tenant,
     leased: &[task::Model],
     worker_id: &str,
-    started_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     if leased.is_empty() {
         return Ok(());
@@ -74,7 +91,7 @@ pub async fn insert_attempts<C: ConnectionTrait>(
         attempt: Set(t.attempt),
         lease_id: Set(t.lease_id.unwrap_or_default()),
         worker_id: Set(Some(worker_id.to_owned())),
-        started_at: Set(started_at),
+        started_at: Set(t.updated_at),
         finished_at: Set(None),
         outcome: Set(None),
         error: Set(None),
@@ -300,6 +317,27 @@ pub async fn extend_listed<C: ConnectionTrait>(
     Ok(keys.iter().filter(|k| rows.iter().any(|t| t.id == k.task_id)).copied().collect())
 }
 
+/// Records a result that arrived after its task was cancelled, on its attempt (which the
+/// cancellation already closed); it changes nothing else.
+pub async fn record_late_result<C: ConnectionTrait>(
+    c: &C,
+    tenant: &Tenant,
+    key: LeaseKey,
+    error_json: Option<String>,
+    output: Option<String>,
+) -> Result<(), StoreError> {
+    task_attempt::Entity::update_many()
+        .col_expr(task_attempt::Column::Error, Expr::value(error_json))
+        .col_expr(task_attempt::Column::Output, Expr::value(output))
+        .filter(task_attempt::Column::TenantId.eq(tenant.as_str()))
+        .filter(task_attempt::Column::TaskId.eq(key.task_id))
+        .filter(task_attempt::Column::Attempt.eq(attempt_i32(key.attempt)))
+        .filter(task_attempt::Column::LeaseId.eq(key.lease_id))
+        .exec(c)
+        .await?;
+    Ok(())
+}
+
 /// The recorded outcome of attempt `key`, if that attempt finished.
 pub async fn attempt_outcome<C: ConnectionTrait>(
     c: &C,
@@ -314,4 +352,29 @@ pub async fn attempt_outcome<C: ConnectionTrait>(
         .one(c)
         .await?
         .and_then(|a| a.outcome))
+}
+
+/// Hands a lease back unused: the task is ready again at once and the attempt does not count
+/// against its budget (the attempt number is not reused; the next lease takes the next one).
+pub async fn release<C: ConnectionTrait>(
+    c: &C,
+    tenant: &Tenant,
+    key: LeaseKey,
+    now: DbNow,
+) -> Result<bool, StoreError> {
+    let res = task::Entity::update_many()
+        .col_expr(task::Column::State, Expr::value(TaskState::Ready.as_str()))
+        .col_expr(task::Column::MaxAttempts, Expr::col(task::Column::MaxAttempts).add(1))
+        .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(task::Column::AvailableAt, now.now())
+        .col_expr(task::Column::PublishedAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(task::Column::UpdatedAt, now.now())
+        .filter(task::Column::TenantId.eq(tenant.as_str()))
+        .filter(task::Column::Id.eq(key.task_id))
+        .filter(task::Column::Attempt.eq(attempt_i32(key.attempt)))
+        .filter(task::Column::LeaseId.eq(key.lease_id))
+        .filter(task::Column::State.eq(TaskState::Leased.as_str()))
+        .exec(c)
+        .await?;
+    Ok(res.rows_affected == 1)
 }

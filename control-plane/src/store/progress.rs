@@ -26,6 +26,26 @@ pub async fn lock_run<C: ConnectionTrait>(
     Ok(q.one(c).await?)
 }
 
+/// Locks the runs `ids` in id order (the order every writer uses, so writers never deadlock).
+pub async fn lock_runs<C: ConnectionTrait>(
+    c: &C,
+    backend: Backend,
+    tenant: &Tenant,
+    ids: &[Uuid],
+) -> Result<(), StoreError> {
+    if backend == Backend::Sqlite || ids.is_empty() {
+        return Ok(());
+    }
+    run::Entity::find()
+        .filter(run::Column::TenantId.eq(tenant.as_str()))
+        .filter(run::Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(run::Column::Id)
+        .lock(LockType::Update)
+        .all(c)
+        .await?;
+    Ok(())
+}
+
 /// Every task row of a run, in creation order.
 pub async fn tasks_of_run<C: ConnectionTrait>(
     c: &C,
