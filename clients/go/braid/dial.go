@@ -1,0 +1,53 @@
+package braid
+
+import (
+	"crypto/tls"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+)
+
+// newConn opens a lazily connecting gRPC channel. The endpoint is "host:port" (plain HTTP/2),
+// optionally written "http://host:port"; "https://host:port" uses TLS.
+func newConn(endpoint string, extra []grpc.DialOption) (*grpc.ClientConn, error) {
+	if endpoint == "" {
+		endpoint = DefaultEndpoint
+	}
+	target := endpoint
+	creds := insecure.NewCredentials()
+	switch {
+	case strings.HasPrefix(target, "http://"):
+		target = strings.TrimPrefix(target, "http://")
+	case strings.HasPrefix(target, "https://"):
+		target = strings.TrimPrefix(target, "https://")
+		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
+	}
+	target = strings.TrimSuffix(target, "/")
+	if target == "" || strings.Contains(target, "/") && !strings.Contains(target, ":///") {
+		return nil, fmt.Errorf("braid: invalid endpoint %q: use host:port", endpoint)
+	}
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		// Detects a dead connection while the server is silent, so that leases are given up
+		// (and handlers cancelled) in time.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
+		// Reconnect the channel about as fast as the worker retries its stream (gRPC's default
+		// waits up to 2 minutes between connection attempts).
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           grpcbackoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}),
+	}
+	opts = append(opts, extra...)
+	conn, err := grpc.NewClient(target, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("braid: invalid endpoint %q: %w", endpoint, err)
+	}
+	return conn, nil
+}

@@ -1,0 +1,263 @@
+package braid
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	braidv1 "github.com/braid-dev/braid/clients/go/gen/braid/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// thumbnails is docs/examples/thumbnails.yaml written in code.
+func thumbnails() *Workflow {
+	return NewWorkflow("thumbnails").
+		Describe("Fetch an image, resize it three ways, publish the results.").
+		Settings(Settings{
+			DefaultRetry:       &Retry{MaxAttempts: 3, InitialBackoff: time.Second, Multiplier: 2, MaxBackoff: time.Minute},
+			DefaultTaskTimeout: 2 * time.Minute,
+		}).
+		Task(
+			Task{Name: "fetch", Type: "http-get"},
+			Task{Name: "small", Type: "resize", DependsOn: []string{"fetch"}},
+			Task{Name: "medium", Type: "resize", DependsOn: []string{"fetch"}},
+			Task{Name: "large", Type: "resize", DependsOn: []string{"fetch"}, Retry: &Retry{MaxAttempts: 5}},
+			Task{Name: "publish", Type: "upload", DependsOn: []string{"small", "medium", "large"}, Timeout: 30 * time.Second},
+		)
+}
+
+func TestFileFormsAndCodeGiveTheSameDefinition(t *testing.T) {
+	want := thumbnails().Definition()
+	for _, path := range []string{"testdata/thumbnails.yaml", "testdata/thumbnails.json"} {
+		w, err := LoadWorkflow(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := w.Definition(); !proto.Equal(got, want) {
+			t.Errorf("%s:\n got %v\nwant %v", path, got, want)
+		}
+	}
+	asMap := map[string]any{
+		"name":        "thumbnails",
+		"description": "Fetch an image, resize it three ways, publish the results.",
+		"settings": map[string]any{
+			"default_retry":        map[string]any{"max_attempts": 3, "initial_backoff": "1s", "multiplier": 2.0, "max_backoff": "1m"},
+			"default_task_timeout": "2m",
+		},
+		"tasks": []any{
+			map[string]any{"name": "fetch", "task_type": "http-get"},
+			map[string]any{"name": "small", "task_type": "resize", "depends_on": []string{"fetch"}},
+			map[string]any{"name": "medium", "task_type": "resize", "depends_on": []string{"fetch"}},
+			map[string]any{"name": "large", "task_type": "resize", "depends_on": []string{"fetch"}, "retry": map[string]any{"max_attempts": 5}},
+			map[string]any{"name": "publish", "task_type": "upload", "depends_on": []string{"small", "medium", "large"}, "timeout": "30s"},
+		},
+	}
+	got, err := toDefinition(asMap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got, want) {
+		t.Errorf("map form:\n got %v\nwant %v", got, want)
+	}
+	// Round trip through the wire form.
+	if back := WorkflowFromDefinition(want).Definition(); !proto.Equal(back, want) {
+		t.Errorf("round trip:\n got %v\nwant %v", back, want)
+	}
+}
+
+func TestFileFormRefusesUnknownFieldsAndBadDurations(t *testing.T) {
+	for _, doc := range []string{
+		"name: x\ntasks: [{name: a, task_type: t, tiemout: 1s}]\n",
+		"name: x\ntasks: [{name: a, task_type: t, timeout: 1.5s}]\n",
+		"name: x\ntasks: [{name: a, task_type: t, timeout: 3 parsecs}]\n",
+		`{"name": "x", "bogus": 1, "tasks": []}`,
+		"- just a list\n",
+	} {
+		if _, err := ParseWorkflow([]byte(doc)); err == nil {
+			t.Errorf("%q parsed", doc)
+		}
+	}
+	if _, err := toDefinition("name: x"); err == nil {
+		t.Error("a string was taken as a definition")
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for text, want := range map[string]time.Duration{
+		"500ms": 500 * time.Millisecond, "1s": time.Second, "5m": 5 * time.Minute, "1m 30s": 90 * time.Second,
+		"1h30m": 90 * time.Minute, "90000ms": 90 * time.Second, "2days": 48 * time.Hour, "1day": 24 * time.Hour,
+		" 3 min ": 3 * time.Minute, "1d 2h": 26 * time.Hour,
+	} {
+		got, err := ParseDuration(text)
+		if err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", text, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "s", "10", "1.5s", "1 fortnight", "-1s"} {
+		if d, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) = %v, want an error", bad, d)
+		}
+	}
+	for d, want := range map[time.Duration]string{0: "0s", 90 * time.Second: "1m 30s", 1500 * time.Millisecond: "1s 500ms"} {
+		if got := FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestBackoffDoublesToTheCapWithJitterBelowTheCeiling(t *testing.T) {
+	b := newBackoff(100*time.Millisecond, 10*time.Second)
+	var ceilings []time.Duration
+	for range 10 {
+		c := b.ceiling()
+		ceilings = append(ceilings, c)
+		if d := b.next(); d < 0 || d > c {
+			t.Fatalf("delay %v outside [0, %v]", d, c)
+		}
+	}
+	want := []time.Duration{100, 200, 400, 800, 1600, 3200, 6400, 10000, 10000, 10000}
+	for i := range want {
+		if ceilings[i] != want[i]*time.Millisecond {
+			t.Fatalf("ceilings %v", ceilings)
+		}
+	}
+	b.reset()
+	if b.ceiling() != 100*time.Millisecond {
+		t.Fatal("reset")
+	}
+}
+
+func TestEnvelopeShapes(t *testing.T) {
+	in, deps, terr := parseEnvelope(`{"input": {"a": 1}, "deps": {"fetch": [1, 2]}}`)
+	if terr != nil || string(in) != `{"a": 1}` || string(deps["fetch"]) != `[1, 2]` {
+		t.Fatalf("%s %v %v", in, deps, terr)
+	}
+	if in, deps, terr := parseEnvelope("  "); terr != nil || string(in) != "null" || len(deps) != 0 {
+		t.Fatalf("blank: %s %v %v", in, deps, terr)
+	}
+	if in, deps, terr := parseEnvelope(`{"deps": null}`); terr != nil || string(in) != "null" || deps == nil {
+		t.Fatalf("no input: %s %v %v", in, deps, terr)
+	}
+	for _, bad := range []string{"[1]", "{", `{"deps": 3}`, "null"} {
+		_, _, terr := parseEnvelope(bad)
+		if terr == nil || terr.Type != "bad_input" || terr.Retryable {
+			t.Errorf("%q: %v", bad, terr)
+		}
+	}
+}
+
+func TestErrorsReportedByHandlers(t *testing.T) {
+	ctx := context.Background()
+	plain := toTaskError(errors.New("disk full"), ctx)
+	if plain.Type != "error" || !plain.Retryable || plain.Message != "disk full" {
+		t.Errorf("plain: %+v", plain)
+	}
+	fatal := toTaskError(Fatal(fmt.Errorf("wrapped: %w", errors.New("no"))), ctx)
+	if fatal.Type != "error" || fatal.Retryable {
+		t.Errorf("fatal: %+v", fatal)
+	}
+	typed := &TaskError{Message: "m", Type: "quota", Details: map[string]int{"left": 0}}
+	if got := toTaskError(Retryable(typed), ctx); got.Type != "quota" || !got.Retryable || got.proto().GetDetailsJson() != `{"left":0}` {
+		t.Errorf("retryable typed: %+v", got)
+	}
+	if got := toTaskError(fmt.Errorf("ctx: %w", typed), ctx); got != typed {
+		t.Errorf("wrapped TaskError not found: %+v", got)
+	}
+	if Retryable(nil) != nil || Fatal(nil) != nil {
+		t.Error("nil must stay nil")
+	}
+	cctx, cancel := context.WithCancelCause(ctx)
+	cancel(fmt.Errorf("%w: run cancelled", ErrCancelled))
+	if got := toTaskError(cctx.Err(), cctx); got.Type != "cancelled" || !got.Retryable {
+		t.Errorf("cancelled: %+v", got)
+	}
+	if p := (&TaskError{Message: "x"}).proto(); p.GetType() != "error" || p.GetDetailsJson() != "" {
+		t.Errorf("proto: %v", p)
+	}
+}
+
+func TestHandleDecodesInputAndEncodesOutput(t *testing.T) {
+	w := NewWorker(WorkerOptions{})
+	type in struct{ N int }
+	Handle(w, "double", func(_ context.Context, v in, tc *TaskContext) (map[string]int, error) {
+		var dep struct{ K int }
+		if err := tc.Dep("up", &dep); err != nil {
+			return nil, err
+		}
+		return map[string]int{"n": v.N * 2, "k": dep.K}, nil
+	})
+	h := w.handlers["double"]
+	if _, terr := h(json.RawMessage(`"nope"`)); terr == nil || terr.Type != "bad_input" || terr.Retryable {
+		t.Fatalf("bad input: %v", terr)
+	}
+	run, terr := h(json.RawMessage(`{"N": 21}`))
+	if terr != nil {
+		t.Fatal(terr)
+	}
+	tc := &TaskContext{Deps: map[string]json.RawMessage{"up": json.RawMessage(`{"K": 7}`)}}
+	out, err := run(context.Background(), tc)
+	if err != nil || out != `{"k":7,"n":42}` {
+		t.Fatalf("%s %v", out, err)
+	}
+	_, err = run(context.Background(), &TaskContext{})
+	var te *TaskError
+	if !errors.As(err, &te) || te.Type != "bad_input" || te.Retryable {
+		t.Fatalf("missing dep: %v", err)
+	}
+	Handle(w, "double", func(context.Context, any, *TaskContext) (any, error) { return nil, nil })
+	Handle(w, "bad name", func(context.Context, any, *TaskContext) (any, error) { return nil, nil })
+	if err := w.Run(context.Background()); err == nil {
+		t.Fatal("Run accepted a duplicate and an invalid task type")
+	}
+	if err := NewWorker(WorkerOptions{}).Run(context.Background()); err == nil {
+		t.Fatal("Run accepted a worker without handlers")
+	}
+}
+
+func TestErrorDecodesBadRequestViolations(t *testing.T) {
+	st, err := status.New(codes.InvalidArgument, "invalid workflow definition (2 problems)").WithDetails(&errdetails.BadRequest{
+		FieldViolations: []*errdetails.BadRequest_FieldViolation{
+			{Field: "tasks[0].depends_on[0]", Description: "cycle: a -> b -> c -> a"},
+			{Field: "tasks[2].depends_on[1]", Description: `unknown task "missing"`},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := wrapErr(context.Background(), st.Err())
+	var e *Error
+	if !errors.As(got, &e) || e.Code != codes.InvalidArgument || len(e.Violations) != 2 ||
+		e.Violations[1] != (Violation{Path: "tasks[2].depends_on[1]", Reason: `unknown task "missing"`}) {
+		t.Fatalf("%#v", got)
+	}
+	if status.Code(got) != codes.InvalidArgument || ErrorCode(got) != codes.InvalidArgument {
+		t.Fatal("codes")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if got := wrapErr(ctx, status.Error(codes.Canceled, "context canceled")); !errors.Is(got, context.Canceled) {
+		t.Fatalf("%v does not unwrap to context.Canceled", got)
+	}
+}
+
+func TestRunStateConversions(t *testing.T) {
+	for p, s := range runStates {
+		if s.proto() != p {
+			t.Errorf("%s", s)
+		}
+	}
+	if !RunCancelled.Terminal() || RunRunning.Terminal() {
+		t.Error("terminal")
+	}
+	r := runFromProto(&braidv1.Run{Id: "r", State: braidv1.RunState_RUN_STATE_FAILED, OutputJson: "",
+		Tasks: []*braidv1.Task{{Name: "a", State: braidv1.TaskState_TASK_STATE_SKIPPED}}})
+	if r.State != RunFailed || r.Output != nil || r.Task("a").State != TaskSkipped || r.Task("b") != nil {
+		t.Errorf("%+v", r)
+	}
+}

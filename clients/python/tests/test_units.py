@@ -1,0 +1,156 @@
+"""Pieces that need no server: durations, conversions, envelopes, definitions, errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import grpc
+import pytest
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+import braid
+from braid import _convert, durations
+from braid.errors import from_rpc_error
+from braid.worker import _Backoff, _parse_envelope
+
+
+@pytest.mark.parametrize(
+    ("text", "nanos"),
+    [
+        ("500ms", 500_000_000),
+        ("1s", 1_000_000_000),
+        ("1m 30s", 90_000_000_000),
+        ("90000ms", 90_000_000_000),
+        ("2h", 7_200_000_000_000),
+        ("1day", 86_400_000_000_000),
+        ("0.5s", 500_000_000),
+        (timedelta(milliseconds=250), 250_000_000),
+        (2, 2_000_000_000),
+        (0.1, 100_000_000),
+    ],
+)
+def test_durations(text: object, nanos: int) -> None:
+    assert durations.parse_nanos(text) == nanos
+
+
+@pytest.mark.parametrize("bad", ["", "1", "5 parsecs", "s", -1, True, None])
+def test_bad_durations(bad: object) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        durations.parse_nanos(bad)
+
+
+def test_duration_format_round_trip() -> None:
+    assert durations.format_proto(durations.to_proto("1m 30s")) == "1m 30s"
+    assert durations.format_proto(durations.to_proto("300s")) == "5m"
+
+
+def test_envelope_shapes() -> None:
+    assert _parse_envelope('{"input": {"a": 1}, "deps": {"fetch": [1, 2]}}') == ({"a": 1}, {"fetch": [1, 2]})
+    assert _parse_envelope("  ") == (None, {})
+    assert _parse_envelope('{"deps": null}') == (None, {})
+    for bad in ["[1]", "{", '{"deps": 3}']:
+        with pytest.raises(braid.TaskError) as caught:
+            _parse_envelope(bad)
+        assert (caught.value.type, caught.value.retryable) == ("bad_input", False)
+
+
+@dataclass
+class Inner:
+    x: int
+
+
+@dataclass
+class Outer:
+    inner: Inner
+    items: list[Inner]
+    maybe: Inner | None = None
+
+
+def test_typed_conversion() -> None:
+    value = {"inner": {"x": 1}, "items": [{"x": 2}], "ignored": True}
+    assert _convert.from_jsonable(value, Outer) == Outer(Inner(1), [Inner(2)])
+    assert _convert.to_jsonable(Outer(Inner(1), [])) == {"inner": {"x": 1}, "items": [], "maybe": None}
+    with pytest.raises(ValueError, match="needs field 'items'"):
+        _convert.from_jsonable({"inner": {"x": 1}}, Outer)
+    assert _convert.from_jsonable({"a": 1}, dict) == {"a": 1}
+    assert not _convert.wants_conversion(dict)
+
+
+def test_task_error_from_exception() -> None:
+    try:
+        try:
+            raise KeyError("inner")
+        except KeyError as e:
+            raise RuntimeError("outer") from e
+    except RuntimeError as e:
+        err = braid.TaskError.from_exception(e)
+    assert (err.type, err.retryable, err.message) == ("RuntimeError", True, "outer: 'inner'")
+    proto = braid.FatalError("no", type="bad", details={"k": 1}).to_proto()
+    assert (proto.type, proto.retryable, proto.details_json) == ("bad", False, '{"k":1}')
+    assert braid.TaskError("x").to_proto().details_json == ""
+
+
+def test_definition_from_dict_is_strict() -> None:
+    with pytest.raises(braid.DefinitionError, match=r"^colour: unknown field"):
+        braid.Workflow.from_dict({"name": "x", "colour": "red", "tasks": []})
+    with pytest.raises(braid.DefinitionError, match=r"settings\.default_retry\.tries"):
+        braid.Workflow.from_dict({"name": "x", "tasks": [], "settings": {"default_retry": {"tries": 1}}})
+    with pytest.raises(braid.DefinitionError, match=r"tasks\[0\]\.timeout"):
+        braid.Workflow.from_dict(
+            {"name": "x", "tasks": [{"name": "a", "task_type": "a", "timeout": "soon"}]}
+        ).to_proto()
+
+
+def test_code_and_dict_forms_make_the_same_message() -> None:
+    wf = braid.Workflow("w", default_task_timeout="2m", default_retry=braid.Retry(jitter=False))
+    a = wf.task("a", "ta")
+    wf.task("b", "tb", depends_on=[a], retry=braid.Retry(max_attempts=1), timeout="30s", description="b!")
+    assert braid.Workflow.from_dict(wf.to_dict()).to_proto() == wf.to_proto()
+    assert braid.Workflow.from_proto(wf.to_proto()).to_proto() == wf.to_proto()
+
+
+def test_backoff_doubles_to_the_cap_with_jitter_below_the_ceiling() -> None:
+    b = _Backoff(0.1, 10.0)
+    ceilings = []
+    for _ in range(10):
+        ceiling = b.ceiling()
+        ceilings.append(round(ceiling, 3))
+        assert 0 <= b.next_delay() <= ceiling
+    assert ceilings == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0, 10.0, 10.0]
+    b.reset()
+    assert b.ceiling() == 0.1
+
+
+class FakeRpcError(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode, details: str, trailing: tuple) -> None:
+        self._code, self._details, self._trailing = code, details, trailing
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+    def trailing_metadata(self) -> tuple:
+        return self._trailing
+
+
+def test_bad_request_details_are_decoded() -> None:
+    bad = error_details_pb2.BadRequest(
+        field_violations=[error_details_pb2.BadRequest.FieldViolation(field="tasks[0].name", description="empty")]
+    )
+    detail = any_pb2.Any()
+    detail.Pack(bad)
+    status = status_pb2.Status(code=3, message="invalid", details=[detail])
+    err = from_rpc_error(
+        FakeRpcError(
+            grpc.StatusCode.INVALID_ARGUMENT, "invalid", (("grpc-status-details-bin", status.SerializeToString()),)
+        )
+    )
+    assert isinstance(err, braid.InvalidArgumentError)
+    assert err.violations == [("tasks[0].name", "empty")]
+    assert "tasks[0].name: empty" in str(err)
+    plain = from_rpc_error(FakeRpcError(grpc.StatusCode.UNAVAILABLE, "down", ()))
+    assert isinstance(plain, braid.UnavailableError) and plain.violations == []
