@@ -160,11 +160,18 @@ impl Engine {
 
         let mut log = Vec::new();
         let mut ready = Vec::new();
+        // The run's tasks as this transaction sees them (this task already moved), read once
+        // and kept up to date in memory with what the rest of this completion writes.
+        let mut all = match transition {
+            Transition::Retry { .. } => Vec::new(),
+            Transition::Succeeded { .. } | Transition::Failed { .. } => {
+                progress::tasks_of_run(&txn, tenant, run.id).await?
+            }
+        };
         match &transition {
             Transition::Succeeded { .. } => {
                 log.push(NewEvent::task("task_succeeded", &t.name, Some(key.attempt), json!({})));
-                let all = progress::tasks_of_run(&txn, tenant, run.id).await?;
-                ready = self.release_dependents(&txn, &all, &t, &mut log, db_now).await?;
+                ready = self.release_dependents(&txn, &mut all, &t, &mut log, db_now).await?;
             }
             Transition::Retry { delay, error_json } => log.push(NewEvent::task(
                 "task_retry_scheduled",
@@ -192,12 +199,11 @@ impl Engine {
                     },
                 )
                 .await?;
-                let all = progress::tasks_of_run(&txn, tenant, run.id).await?;
-                skip_downstream(&txn, &all, &t.name, &mut log, db_now).await?;
+                skip_downstream(&txn, &mut all, &t.name, &mut log, db_now).await?;
             }
         }
         if !matches!(transition, Transition::Retry { .. }) {
-            self.maybe_finish_run(&txn, tenant, &run, &mut log, db_now).await?;
+            self.maybe_finish_run(&txn, tenant, &run, &all, &mut log, db_now).await?;
         }
         events::append(&txn, tenant, run.id, &log, now).await?;
         txn.commit().await.map_err(StoreError::from)?;
@@ -228,27 +234,29 @@ impl Engine {
     async fn release_dependents<C: sea_orm::ConnectionTrait>(
         &self,
         c: &C,
-        all: &[task::Model],
+        all: &mut [task::Model],
         done: &task::Model,
         log: &mut Vec<NewEvent>,
         now: crate::store::dbtime::DbNow,
     ) -> Result<Vec<(String, uuid::Uuid)>, EngineError> {
         let mut dependents = Vec::new();
         let mut now_ready = Vec::new();
-        for t in all.iter().filter(|t| t.state == TaskState::Pending.as_str()) {
+        for t in all.iter_mut().filter(|t| t.state == TaskState::Pending.as_str()) {
             let deps: Vec<String> = serde_json::from_str(&t.depends_on).map_err(corrupt)?;
             if deps.contains(&done.name) {
                 dependents.push(t.id);
-                if t.pending_deps <= 1 {
-                    now_ready.push(t);
+                t.pending_deps -= 1;
+                if t.pending_deps <= 0 {
+                    t.state = TaskState::Ready.as_str().to_owned();
+                    now_ready.push((t.task_type.clone(), t.id, t.name.clone()));
                 }
             }
         }
         progress::decrement_pending(c, &dependents, now).await?;
-        let ids: Vec<_> = now_ready.iter().map(|t| t.id).collect();
+        let ids: Vec<_> = now_ready.iter().map(|(_, id, _)| *id).collect();
         progress::set_task_state(c, &ids, &[TaskState::Pending], TaskState::Ready, now).await?;
-        log.extend(now_ready.iter().map(|t| NewEvent::task("task_ready", &t.name, None, json!({}))));
-        Ok(now_ready.iter().map(|t| (t.task_type.clone(), t.id)).collect())
+        log.extend(now_ready.iter().map(|(_, _, name)| NewEvent::task("task_ready", name, None, json!({}))));
+        Ok(now_ready.into_iter().map(|(task_type, id, _)| (task_type, id)).collect())
     }
 
     /// Ends the run when no task can move any more: succeeded if every task did, else failed.
@@ -257,10 +265,10 @@ impl Engine {
         c: &C,
         tenant: &Tenant,
         run: &crate::store::entity::run::Model,
+        all: &[task::Model],
         log: &mut Vec<NewEvent>,
         now: crate::store::dbtime::DbNow,
     ) -> Result<(), EngineError> {
-        let all = progress::tasks_of_run(c, tenant, run.id).await?;
         let states: Vec<TaskState> = all.iter().map(|t| t.state.parse().map_err(corrupt)).collect::<Result<_, _>>()?;
         let open = states.iter().any(|s| match s {
             TaskState::Pending | TaskState::Ready | TaskState::Leased => true,
@@ -270,7 +278,7 @@ impl Engine {
             return Ok(());
         }
         if states.iter().all(|s| *s == TaskState::Succeeded) {
-            let output = sink_outputs(&all)?;
+            let output = sink_outputs(all)?;
             if progress::set_run_state(
                 c,
                 tenant,
@@ -311,7 +319,7 @@ impl Engine {
 /// Pending tasks downstream of `failed` (transitively) are skipped: they can never run.
 async fn skip_downstream<C: sea_orm::ConnectionTrait>(
     c: &C,
-    all: &[task::Model],
+    all: &mut [task::Model],
     failed: &str,
     log: &mut Vec<NewEvent>,
     now: crate::store::dbtime::DbNow,
@@ -320,23 +328,21 @@ async fn skip_downstream<C: sea_orm::ConnectionTrait>(
     let mut skip = Vec::new();
     loop {
         let before = skip.len();
-        for t in all.iter().filter(|t| t.state == TaskState::Pending.as_str()) {
-            if blocked.contains(&t.name) {
-                continue;
-            }
+        for t in all.iter_mut().filter(|t| t.state == TaskState::Pending.as_str()) {
             let deps: Vec<String> = serde_json::from_str(&t.depends_on).map_err(corrupt)?;
             if deps.iter().any(|d| blocked.contains(d)) {
                 blocked.insert(t.name.clone());
-                skip.push(t);
+                t.state = TaskState::Skipped.as_str().to_owned();
+                skip.push((t.id, t.name.clone()));
             }
         }
         if skip.len() == before {
             break;
         }
     }
-    let ids: Vec<_> = skip.iter().map(|t| t.id).collect();
+    let ids: Vec<_> = skip.iter().map(|(id, _)| *id).collect();
     progress::set_task_state(c, &ids, &[TaskState::Pending], TaskState::Skipped, now).await?;
-    log.extend(skip.iter().map(|t| NewEvent::task("task_skipped", &t.name, None, json!({"because": failed}))));
+    log.extend(skip.iter().map(|(_, name)| NewEvent::task("task_skipped", name, None, json!({"because": failed}))));
     Ok(())
 }
 
