@@ -46,6 +46,16 @@ impl From<DbErr> for StoreError {
     }
 }
 
+/// `url` with any password replaced by `***`, fit for logs and error messages.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
@@ -76,6 +86,16 @@ pub struct Store {
     backend: Backend,
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(super::redacted("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(super::redacted("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redacted("sqlite://x.db?mode=rwc"), "sqlite://x.db?mode=rwc");
+    }
+}
+
 impl Store {
     /// Connects to `url` (`postgres://…` or `sqlite://path?mode=rwc`) with a pool of `max_connections`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
@@ -104,7 +124,10 @@ impl Store {
                     .foreign_keys(true)
             });
         }
-        let db = Database::connect(opts).await?;
+        let db = Database::connect(opts).await.map_err(|e| match StoreError::from(e) {
+            StoreError::Unavailable(m) => StoreError::Unavailable(format!("{}: {m}", redacted(url))),
+            other => other,
+        })?;
         Ok(Self { db, backend })
     }
 
