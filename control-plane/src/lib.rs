@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod drill;
 pub mod engine;
 pub mod http;
 pub mod queue;

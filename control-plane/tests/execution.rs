@@ -90,7 +90,11 @@ async fn retries(db: &TestDb) {
         assert_eq!(e.complete(&tenant(), a[0].key, fail(true)).await.unwrap(), Verdict::Accepted);
         let r = run(db, id).await;
         assert_eq!(state_of(&r, "flaky"), TaskState::Ready);
-        assert!(r.tasks[0].available_at > chrono::Utc::now() - chrono::Duration::milliseconds(5), "backoff delays it");
+        let failed_at = r.tasks[0].attempts.last().unwrap().finished_at.unwrap();
+        assert!(
+            r.tasks[0].available_at >= failed_at + chrono::Duration::milliseconds(50),
+            "the 50ms backoff delays it"
+        );
         // Not leasable until the backoff has passed.
         assert!(lease_ready(db, id, "w").await.is_empty());
         wait_until_due(db, id).await;

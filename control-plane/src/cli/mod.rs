@@ -13,6 +13,7 @@ macro_rules! outln {
 mod admin;
 mod client;
 pub mod demo;
+mod drill;
 mod output;
 mod serve;
 
@@ -52,6 +53,8 @@ pub enum Command {
     /// Connected workers.
     #[command(subcommand)]
     Worker(WorkerCommand),
+    /// Run a fault drill (worker-crash, zombie-worker, drain, ...) on a deployment it starts, and check the invariants.
+    Drill(drill::DrillArgs),
 }
 
 /// Selects dead letters; every flag narrows the selection.
@@ -253,6 +256,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Run(cmd) => client::run(cmd).await,
         Command::Dlq(cmd) => admin::dlq(cmd).await,
         Command::Worker(cmd) => admin::workers(cmd).await,
+        Command::Drill(args) => drill::run(args).await,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod complete;
 pub mod dead_letters;
 pub mod dispatch;
 pub mod error;
+pub mod failpoint;
 pub mod heartbeat;
 pub mod page;
 pub mod repair;
@@ -81,12 +82,19 @@ impl Engine {
 
     /// Hands newly ready tasks to the queue after their transaction committed. A failure
     /// loses nothing: the reconciler publishes ready tasks that sat past the grace period.
+    /// The publish runs in the background: a slow or unreachable Redis must not hold up the
+    /// caller (a worker stream answers its results and heartbeats in order, so a publish stuck
+    /// waiting for Redis would stall its heartbeats and let healthy leases expire).
     async fn publish(&self, tenant: &Tenant, items: &[(String, Uuid)]) {
         if items.is_empty() {
             return;
         }
-        if let Err(e) = self.queue.publish(tenant.as_str(), items).await {
-            tracing::warn!(error = %e, count = items.len(), "publish failed; the reconciler will retry");
-        }
+        failpoint::after_commit(items);
+        let (queue, tenant, items) = (self.queue.clone(), tenant.clone(), items.to_vec());
+        tokio::spawn(async move {
+            if let Err(e) = queue.publish(tenant.as_str(), &items).await {
+                tracing::warn!(error = %e, count = items.len(), "publish failed; the reconciler will retry");
+            }
+        });
     }
 }

@@ -3,9 +3,12 @@
 use super::complete::{Outcome, Verdict};
 use super::{Engine, EngineError};
 use crate::store::leases;
+use futures::StreamExt;
 
 /// Expired leases handled per reaper pass.
 const REAP_BATCH: u64 = 500;
+/// Expired leases recovered at once (each in its own transaction; the pool has 16 connections by default).
+const REAP_PARALLEL: usize = 4;
 /// Ready tasks republished per reconciler pass.
 const RECONCILE_BATCH: u64 = 1000;
 
@@ -16,9 +19,16 @@ impl Engine {
     pub async fn reap_once(&self) -> Result<usize, EngineError> {
         let db_now = self.db_now(self.now());
         let expired = leases::expired(self.store.conn(), REAP_BATCH, db_now).await?;
+        // Several at once: each is its own conditional transaction (run, then task locked), so a
+        // mass expiry (a fleet of workers lost at once) is not recovered one transaction at a time.
+        let verdicts: Vec<_> = futures::stream::iter(expired)
+            .map(|(tenant, key)| async move { (key, self.complete(&tenant, key, Outcome::LeaseExpired).await) })
+            .buffer_unordered(REAP_PARALLEL)
+            .collect()
+            .await;
         let mut recovered = 0;
-        for (tenant, key) in expired {
-            match self.complete(&tenant, key, Outcome::LeaseExpired).await {
+        for (key, verdict) in verdicts {
+            match verdict {
                 Ok(Verdict::Accepted) => recovered += 1,
                 Ok(Verdict::Stale { .. }) => {}
                 // One lease that cannot be recovered now does not hold up the others.

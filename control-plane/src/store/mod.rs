@@ -86,16 +86,6 @@ pub struct Store {
     backend: Backend,
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(super::redacted("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
-        assert_eq!(super::redacted("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(super::redacted("sqlite://x.db?mode=rwc"), "sqlite://x.db?mode=rwc");
-    }
-}
-
 impl Store {
     /// Connects to `url` (`postgres://…` or `sqlite://path?mode=rwc`) with a pool of `max_connections`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
@@ -159,5 +149,15 @@ impl Store {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(self) -> Result<(), StoreError> {
         Ok(self.db.close().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(super::redacted("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(super::redacted("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redacted("sqlite://x.db?mode=rwc"), "sqlite://x.db?mode=rwc");
     }
 }

@@ -1,4 +1,4 @@
-//! The demo task types: noop, echo, sleep and fail.
+//! The demo task types: noop, echo, sleep, fail, rs-d, and crash (for drills).
 
 use braid_worker::{TaskContext, TaskError, WorkerBuilder};
 use serde::Deserialize;
@@ -20,6 +20,8 @@ pub(crate) enum Kind {
     /// The polyglot chain's last step: `{"value": b.value + c.value, "paths": [b.path, c.path]}`.
     #[value(name = "rs-d")]
     RsD,
+    /// Aborts the worker process (a poison task, for `braid drill poison-task`). Never served by default.
+    Crash,
 }
 
 /// Registers `kind`; with `heal`, `fail` succeeds on every attempt (the handler "fixed").
@@ -35,6 +37,7 @@ pub(crate) fn register(builder: WorkerBuilder, kind: Kind, heal: bool) -> Worker
         }),
         Kind::Fail => builder.task("fail", fail),
         Kind::RsD => builder.task("rs-d", chain_last),
+        Kind::Crash => builder.task("crash", crash),
     }
 }
 
@@ -81,4 +84,10 @@ async fn chain_last(_: IgnoredAny, ctx: TaskContext) -> Result<Value, TaskError>
     let c: Value = ctx.deps("c")?;
     let value = |v: &Value| v["value"].as_i64().ok_or_else(|| TaskError::fatal("a dependency has no integer value"));
     Ok(json!({"value": value(&b)? + value(&c)?, "paths": [b["path"], c["path"]]}))
+}
+
+/// A poison task: aborts the whole worker process every time it runs (`braid drill poison-task`).
+async fn crash(_: IgnoredAny, _: TaskContext) -> Result<Value, TaskError> {
+    eprintln!("task type crash: aborting the worker process on purpose");
+    std::process::abort()
 }
