@@ -10,12 +10,15 @@ use drill_support::{check, drill, figure};
 
 #[test]
 fn redis_crash_then_postgres_restart_lose_nothing() {
+    // redis-crash (no persistence), redis-crash-aof (append-only file), then postgres-restart.
     for var in ["BRAID_SERVICES_SCRIPT", "BRAID_SERVICES_DIR"] {
         assert!(std::env::var_os(var).is_some(), "{var} must be set (scripts/services start exports it)");
     }
     let r = drill("redis-crash");
     assert_eq!(check(&r, "no-restart")["status"], "PASS");
     assert!(figure(&r, "stranded_tasks") >= 1, "the crash must strand ready tasks: {:#}", r["figures"]);
+    let r = drill("redis-crash-aof");
+    assert_eq!(check(&r, "no-restart")["status"], "PASS");
     let r = drill("postgres-restart");
     assert_eq!(check(&r, "no-restart")["status"], "PASS");
     assert_eq!(check(&r, "exactly-once")["status"], "PASS");

@@ -43,6 +43,8 @@ pub enum Scenario {
     RedisFlush,
     /// kill -9 redis-server mid-run, then start it again (needs --services-script/--services-dir).
     RedisCrash,
+    /// The same with an append-only file (fsync always): Redis comes back with its queue.
+    RedisCrashAof,
     /// A task that crashes its worker process every time: dead-lettered, the rest keeps flowing.
     PoisonTask,
     /// 200 concurrent triggers with one idempotency key across two control planes: one run.
@@ -56,7 +58,7 @@ pub enum Scenario {
 impl Scenario {
     /// Whether it stops and starts Redis or PostgreSQL through `scripts/services`.
     pub fn needs_services(self) -> bool {
-        matches!(self, Self::RedisCrash | Self::PostgresRestart)
+        matches!(self, Self::RedisCrash | Self::RedisCrashAof | Self::PostgresRestart)
     }
 
     pub fn name(self) -> &'static str {
@@ -66,6 +68,7 @@ impl Scenario {
             Self::Drain => "drain",
             Self::RedisFlush => "redis-flush",
             Self::RedisCrash => "redis-crash",
+            Self::RedisCrashAof => "redis-crash-aof",
             Self::PoisonTask => "poison-task",
             Self::IdempotencyStorm => "idempotency-storm",
             Self::PostgresRestart => "postgres-restart",
