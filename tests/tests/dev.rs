@@ -176,6 +176,12 @@ async fn braid_dev_runs_its_demo_workflow_to_success_with_no_other_process() {
     let run = runs.get_run(pb::GetRunRequest { run_id: id }).await.unwrap().into_inner().run.unwrap();
     assert_eq!(run.state, pb::RunState::Succeeded as i32);
     assert_eq!(run.output_json, r#"{"report":{"sums":{"double":30,"negate":-15,"square":55}}}"#);
+    let mut admin = pb::admin_service_client::AdminServiceClient::new(dev.channel().await);
+    let workers = admin.list_workers(pb::ListWorkersRequest::default()).await.unwrap().into_inner().workers;
+    assert_eq!(workers.len(), 1, "{workers:?}");
+    assert_eq!((workers[0].name.as_str(), workers[0].sdk_language.as_str()), ("braid-dev-demo", "rust"));
+    assert_eq!((workers[0].slots, workers[0].free_slots), (4, 4), "an idle worker has every slot free");
+    drop(admin);
     let status = dev.terminate(Duration::from_secs(20));
     assert!(status.success(), "braid dev should exit cleanly on SIGTERM, got {status}");
 }

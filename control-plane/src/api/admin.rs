@@ -103,11 +103,12 @@ impl AdminService for AdminApi {
             workers: workers
                 .into_iter()
                 .map(|w| pb::WorkerInfo {
+                    // Known where the stream is held; a stream on another control plane reports 0.
+                    free_slots: self.engine.registry().free_slots(&w.id.to_string()).unwrap_or(0),
                     id: w.id.to_string(),
                     name: w.name,
                     task_types: w.task_types,
                     slots: w.slots,
-                    free_slots: 0,
                     labels: w.labels.into_iter().collect(),
                     sdk_language: w.sdk_language,
                     sdk_version: w.sdk_version,

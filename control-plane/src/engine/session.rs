@@ -74,12 +74,26 @@ pub enum Outbound {
 /// Streams of this control plane, by worker id, so cancellations reach them at once.
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
-    streams: Arc<Mutex<HashMap<String, mpsc::Sender<Outbound>>>>,
+    streams: Arc<Mutex<HashMap<String, LocalStream>>>,
+}
+
+/// What the registry keeps of one stream.
+#[derive(Debug, Clone)]
+struct LocalStream {
+    tx: mpsc::Sender<Outbound>,
+    flow: Arc<Mutex<Flow>>,
 }
 
 impl Registry {
-    fn insert(&self, id: &str, tx: mpsc::Sender<Outbound>) {
-        self.streams.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), tx);
+    fn insert(&self, id: &str, tx: mpsc::Sender<Outbound>, flow: Arc<Mutex<Flow>>) {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), LocalStream { tx, flow });
+    }
+
+    /// Free slots of the stream `worker_id` if this control plane holds it.
+    pub fn free_slots(&self, worker_id: &str) -> Option<u32> {
+        let flow = self.streams.lock().unwrap_or_else(|p| p.into_inner()).get(worker_id).map(|s| s.flow.clone())?;
+        let free = lock(&flow).free;
+        Some(free)
     }
 
     fn remove(&self, id: &str) {
@@ -89,7 +103,7 @@ impl Registry {
     /// Sends to the stream of `worker_id` if this control plane holds it; other control
     /// planes' workers learn on their next heartbeat.
     pub fn try_send(&self, worker_id: &str, msg: Outbound) {
-        let tx = self.streams.lock().unwrap_or_else(|p| p.into_inner()).get(worker_id).cloned();
+        let tx = self.streams.lock().unwrap_or_else(|p| p.into_inner()).get(worker_id).map(|s| s.tx.clone());
         // A busy stream gets it in the background rather than not at all.
         if let Some(tx) = tx
             && let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(msg)
@@ -176,7 +190,8 @@ impl Engine {
             return Ok(());
         }
         let _ = started.send(Ok(()));
-        self.registry.insert(&id, out.clone());
+        let flow = Arc::new(Mutex::new(Flow { free: hello.slots, held: HashSet::new(), draining: false }));
+        self.registry.insert(&id, out.clone(), flow.clone());
         let welcome = Outbound::Welcome {
             worker_id,
             heartbeat_interval: self.settings.heartbeat_interval,
@@ -185,7 +200,6 @@ impl Engine {
         let _ = out.send(welcome).await;
         tracing::info!(worker = %id, name = %hello.worker_name, types = ?types, slots = hello.slots, "worker connected");
 
-        let flow = Arc::new(Mutex::new(Flow { free: hello.slots, held: HashSet::new(), draining: false }));
         let wake = Arc::new(Notify::new());
         let stop = shutdown.child_token();
         let dispatcher = tokio::spawn(self.clone().dispatch_loop(
