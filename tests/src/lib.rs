@@ -46,15 +46,7 @@ impl Braid {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn braid");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = stdout_lines(&mut child);
         let (mut grpc, mut http) = (None, None);
         let deadline = Instant::now() + START_DEADLINE;
         while grpc.is_none() || http.is_none() {
@@ -114,6 +106,20 @@ impl Drop for Braid {
             let _ = child.wait();
         }
     }
+}
+
+/// The lines `child` prints on stdout, as they come, read by a thread of their own.
+fn stdout_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// Waits for `child` to exit within `deadline`; kills it and fails the test otherwise.
@@ -197,15 +203,7 @@ impl ExampleWorker {
     pub fn spawn(mut cmd: Command, name: &str, ledger: &Path) -> Self {
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn worker {name} ({cmd:?}): {e}"));
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = stdout_lines(&mut child);
         let want = format!("worker {name} connected");
         loop {
             match rx.recv_timeout(START_DEADLINE) {

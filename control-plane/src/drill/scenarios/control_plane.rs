@@ -1,6 +1,6 @@
 //! control-plane-crash: the control plane dies under load (a failpoint right after a commit, then `kill -9`) and restarts.
 
-use super::{Harness, all_succeeded, exactly_once, workers};
+use super::{Harness, all_succeeded, exactly_once, stop_stream, workers};
 use crate::drill::DrillError;
 use crate::drill::invariants::Evidence;
 use crate::drill::process::Ending;
@@ -80,17 +80,7 @@ pub async fn run(h: &mut Harness) -> Result<Evidence, DrillError> {
     h.monitor.judge_from(healed + REJUDGE_AFTER);
     reconnected(h, 3).await?;
     h.pause(LOAD).await?;
-    let got = stream.finish().await;
-    h.progress.event(
-        "workload",
-        format!(
-            "stream stopped: {} acknowledged, {} given up, {} call(s) retried",
-            got.acks.len(),
-            got.gave_up.len(),
-            got.retried_calls
-        ),
-    );
-    h.triggers.extend(got.clone());
+    let got = stop_stream(h, stream).await;
     let ev = h.finish().await?;
 
     h.checks.push(Check::cond(

@@ -33,6 +33,22 @@ pub async fn run(h: &mut Harness) -> Result<Evidence, DrillError> {
     }
 }
 
+/// Stops a stream of triggers, says what it did, and records its triggers for the invariants.
+async fn stop_stream(h: &mut Harness, stream: super::workload::TriggerStream) -> super::workload::Triggers {
+    let got = stream.finish().await;
+    h.progress.event(
+        "workload",
+        format!(
+            "stream stopped: {} acknowledged, {} given up, {} call(s) retried",
+            got.acks.len(),
+            got.gave_up.len(),
+            got.retried_calls
+        ),
+    );
+    h.triggers.extend(got.clone());
+    got
+}
+
 /// `n` workers named `w1`… with `slots` each, serving `types`, on control plane 0.
 fn workers(n: usize, slots: u32, types: &str) -> Vec<WorkerSpec> {
     (1..=n).map(|i| WorkerSpec { name: format!("w{i}"), slots, types: types.into(), control_plane: 0 }).collect()

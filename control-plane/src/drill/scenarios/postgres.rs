@@ -1,6 +1,6 @@
 //! postgres-restart: `pg_ctl stop -m immediate`, then start, under a stream of keyed triggers that clients retry.
 
-use super::{Harness, all_succeeded, exactly_once, services, workers};
+use super::{Harness, all_succeeded, exactly_once, services, stop_stream, workers};
 use crate::drill::DrillError;
 use crate::drill::invariants::Evidence;
 use crate::drill::report::Check;
@@ -45,17 +45,7 @@ pub async fn run(h: &mut Harness) -> Result<Evidence, DrillError> {
     h.monitor.judge_from(healed + REJUDGE_AFTER);
     let acked_at_heal = stream.acked();
     h.pause(AFTER).await?;
-    let got = stream.finish().await;
-    h.progress.event(
-        "workload",
-        format!(
-            "stream stopped: {} acknowledged, {} given up, {} call(s) retried",
-            got.acks.len(),
-            got.gave_up.len(),
-            got.retried_calls
-        ),
-    );
-    h.triggers.extend(got.clone());
+    let got = stop_stream(h, stream).await;
     let ev = h.finish().await?;
 
     let alive = h.cps[0].poll().is_none() && h.cps[0].pid() == cp_pid;
