@@ -122,6 +122,97 @@ async fn listing(db: &TestDb) {
 }
 on_both_backends!(runs_are_listed_newest_first_in_pages, listing);
 
+async fn bulk(db: &TestDb) {
+    let e = &db.engine;
+    e.put_workflow(&tenant(), &diamond("wf")).await.unwrap();
+    let held = e.trigger_run(&tenant(), &trigger("wf", r#"{"k":0}"#, Some("held"))).await.unwrap();
+    let reqs = vec![
+        trigger("wf", r#"{"i":0}"#, None),
+        trigger("wf", r#"{"k":0}"#, Some("held")),
+        trigger("wf", r#"{"i":2}"#, Some("new")),
+        trigger("wf", r#"{ "i": 2 }"#, Some("new")),
+        trigger("wf", "", None),
+    ];
+    let out = e.trigger_runs(&tenant(), &reqs).await.unwrap();
+    let created: Vec<bool> = out.iter().map(|t| t.created).collect();
+    assert_eq!(created, [true, false, true, false, true]);
+    assert_eq!(out[1].run_id, held.run.run.id, "a held key answers with its run");
+    assert_eq!(out[3].run_id, out[2].run_id, "a key repeated within the call answers with the first");
+    for t in out.iter().filter(|t| t.created) {
+        let run = e.get_run(&tenant(), t.run_id).await.unwrap();
+        assert_eq!(run.tasks.len(), 4);
+        assert_eq!(run.tasks.iter().filter(|t| t.state == TaskState::Ready).count(), 1);
+        let (events, _) = e.run_events(&tenant(), t.run_id, 0, 100).await.unwrap();
+        let kinds: Vec<(u64, &str)> = events.iter().map(|e| (e.sequence, e.kind.as_str())).collect();
+        assert_eq!(kinds, [(1, "run_created"), (2, "task_ready")]);
+    }
+    let all = e.list_runs(&tenant(), &RunFilter::default(), 500, "").await.unwrap();
+    assert_eq!(all.items.len(), 4);
+}
+on_both_backends!(a_bulk_trigger_creates_runs_and_honours_keys, bulk);
+
+async fn bulk_all_or_nothing(db: &TestDb) {
+    let e = &db.engine;
+    e.put_workflow(&tenant(), &diamond("wf")).await.unwrap();
+    e.trigger_run(&tenant(), &trigger("wf", r#"{"k":0}"#, Some("held"))).await.unwrap();
+    let bad_input = vec![trigger("wf", "{}", None), trigger("wf", "{not json", None)];
+    match e.trigger_runs(&tenant(), &bad_input).await.unwrap_err() {
+        EngineError::InvalidArgument { field, .. } => assert_eq!(field, "runs[1].input_json"),
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+    let unknown = vec![trigger("wf", "{}", None), trigger("nope", "{}", None)];
+    match e.trigger_runs(&tenant(), &unknown).await.unwrap_err() {
+        EngineError::NotFound(m) => assert!(m.starts_with("runs[1]: ") && m.contains("nope"), "{m}"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    let reused = vec![trigger("wf", "{}", None), trigger("wf", r#"{"k":1}"#, Some("held"))];
+    match e.trigger_runs(&tenant(), &reused).await.unwrap_err() {
+        EngineError::AlreadyExists(m) => assert!(m.starts_with("runs[1]: ") && m.contains("different input"), "{m}"),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    let clash = vec![trigger("wf", "{}", Some("x")), trigger("wf", r#"{"k":1}"#, Some("x"))];
+    match e.trigger_runs(&tenant(), &clash).await.unwrap_err() {
+        EngineError::AlreadyExists(m) => assert!(m.starts_with("runs[1]: ") && m.contains("runs[0]"), "{m}"),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    let too_many = vec![trigger("wf", "{}", None); 1001];
+    match e.trigger_runs(&tenant(), &too_many).await.unwrap_err() {
+        EngineError::InvalidArgument { field, reason } => {
+            assert_eq!(field, "runs");
+            assert!(reason.contains("1000"), "{reason}");
+        }
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+    let all = e.list_runs(&tenant(), &RunFilter::default(), 500, "").await.unwrap();
+    assert_eq!(all.items.len(), 1, "a refused bulk trigger creates nothing");
+    // A full call of a thousand runs is one call.
+    let full: Vec<_> = (0..1000).map(|i| trigger("wf", &format!(r#"{{"i":{i}}}"#), None)).collect();
+    assert_eq!(e.trigger_runs(&tenant(), &full).await.unwrap().len(), 1000);
+}
+on_both_backends!(a_refused_bulk_trigger_names_the_request_and_creates_nothing, bulk_all_or_nothing);
+
+/// Bulk triggers racing on the same keys still make one run per key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_bulk_triggers_sharing_keys_make_one_run_per_key_on_postgres() {
+    let db = TestDb::postgres().await;
+    db.engine.put_workflow(&tenant(), &diamond("wf")).await.unwrap();
+    let calls = (0..8).map(|_| {
+        let e = db.engine.clone();
+        tokio::spawn(async move {
+            let reqs: Vec<_> = (0..50).map(|k| trigger("wf", "{}", Some(&format!("k{k}")))).collect();
+            e.trigger_runs(&tenant(), &reqs).await
+        })
+    });
+    let outs: Vec<_> = futures::future::join_all(calls).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
+    for k in 0..50 {
+        assert_eq!(outs.iter().filter(|o| o[k].created).count(), 1, "key k{k} created once");
+        assert!(outs.iter().all(|o| o[k].run_id == outs[0][k].run_id));
+    }
+    let all = db.engine.list_runs(&tenant(), &RunFilter::default(), 500, "").await.unwrap();
+    assert_eq!(all.items.len(), 50);
+    db.finish().await;
+}
+
 /// The issue's bar: 100 parallel triggers with one key make exactly one run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_hundred_concurrent_triggers_with_one_key_make_one_run_on_postgres() {

@@ -29,6 +29,16 @@ impl RunApi {
     }
 }
 
+fn trigger_request(r: pb::TriggerRunRequest) -> TriggerRequest {
+    TriggerRequest {
+        workflow_name: r.workflow_name,
+        workflow_version: (r.workflow_version != 0).then_some(r.workflow_version),
+        input_json: r.input_json,
+        idempotency_key: (!r.idempotency_key.is_empty()).then_some(r.idempotency_key),
+        source: None,
+    }
+}
+
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::WatchRunResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -38,16 +48,27 @@ impl RunService for RunApi {
         req: Request<pb::TriggerRunRequest>,
     ) -> Result<Response<pb::TriggerRunResponse>, Status> {
         let tenant = tenant_of(&req);
-        let r = req.into_inner();
-        let trigger = TriggerRequest {
-            workflow_name: r.workflow_name,
-            workflow_version: (r.workflow_version != 0).then_some(r.workflow_version),
-            input_json: r.input_json,
-            idempotency_key: (!r.idempotency_key.is_empty()).then_some(r.idempotency_key),
-            source: None,
-        };
+        let trigger = trigger_request(req.into_inner());
         let out = self.engine.trigger_run(&tenant, &trigger).await?;
         Ok(Response::new(pb::TriggerRunResponse { run: Some(convert::run_detail(&out.run)), created: out.created }))
+    }
+
+    async fn trigger_runs(
+        &self,
+        req: Request<pb::TriggerRunsRequest>,
+    ) -> Result<Response<pb::TriggerRunsResponse>, Status> {
+        let tenant = tenant_of(&req);
+        let triggers: Vec<TriggerRequest> = req.into_inner().runs.into_iter().map(trigger_request).collect();
+        let out = self.engine.trigger_runs(&tenant, &triggers).await?;
+        let runs = out
+            .into_iter()
+            .map(|t| pb::TriggeredRun {
+                run_id: t.run_id.to_string(),
+                created: t.created,
+                state: convert::run_state(t.state).into(),
+            })
+            .collect();
+        Ok(Response::new(pb::TriggerRunsResponse { runs }))
     }
 
     async fn get_run(&self, req: Request<pb::GetRunRequest>) -> Result<Response<pb::GetRunResponse>, Status> {

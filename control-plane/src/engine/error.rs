@@ -26,6 +26,24 @@ impl EngineError {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidArgument { field: field.into(), reason: reason.into() }
     }
+
+    /// The same error about part `prefix` of a larger request (`runs[3]`): field paths and
+    /// messages are prefixed with it.
+    #[must_use]
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            Self::InvalidArgument { field, reason } => {
+                Self::InvalidArgument { field: format!("{prefix}.{field}"), reason }
+            }
+            Self::InvalidDefinition(errors) => Self::InvalidDefinition(
+                errors.into_iter().map(|e| ValidationError { path: format!("{prefix}.{}", e.path), ..e }).collect(),
+            ),
+            Self::NotFound(m) => Self::NotFound(format!("{prefix}: {m}")),
+            Self::AlreadyExists(m) => Self::AlreadyExists(format!("{prefix}: {m}")),
+            Self::FailedPrecondition(m) => Self::FailedPrecondition(format!("{prefix}: {m}")),
+            Self::Store(e) => Self::Store(e),
+        }
+    }
 }
 
 fn join(errors: &[ValidationError]) -> String {

@@ -1,17 +1,24 @@
-//! Triggering: creating a run and all its tasks in one transaction, with idempotency keys.
+//! Triggering: creating runs and all their tasks in one transaction (one run or a thousand), with idempotency keys.
 
 use super::{Engine, EngineError};
-use crate::domain::records::{Run, RunDetail, Task, Tenant};
+use crate::domain::records::{Run, RunDetail, Task, Tenant, WorkflowVersion};
 use crate::domain::state::{RunState, TaskState, TriggerSource};
 use crate::domain::validate::{
     ValidWorkflow, ValidationError, validate, validate_idempotency_key, validate_input_json,
 };
 use crate::store::events::NewEvent;
 use crate::store::{StoreError, dbtime, events, runs, tasks};
-use chrono::SubsecRound;
+use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
+
+/// Most runs one bulk trigger may create.
+pub const MAX_BULK_TRIGGER: usize = 1_000;
+/// How often a bulk trigger starts over when a concurrent trigger took one of its keys.
+const KEY_RACE_ATTEMPTS: usize = 3;
 
 /// A request to start a run.
 #[derive(Debug, Clone, Default)]
@@ -33,29 +40,176 @@ pub struct TriggerOutcome {
     pub created: bool,
 }
 
+/// What a bulk trigger did for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Triggered {
+    pub run_id: Uuid,
+    pub created: bool,
+    pub state: RunState,
+}
+
 /// Hash of the input's canonical form (keys sorted, no whitespace), so that the
 /// same document written differently counts as the same input.
 fn input_hash(input: &serde_json::Value) -> String {
     hex::encode(Sha256::digest(input.to_string().as_bytes()))
 }
 
+/// A request whose fields passed validation.
+struct Checked<'a> {
+    req: &'a TriggerRequest,
+    key: Option<&'a str>,
+    input: String,
+    hash: String,
+}
+
+fn check(req: &TriggerRequest) -> Result<Checked<'_>, EngineError> {
+    let invalid = |e: ValidationError| EngineError::InvalidArgument { field: e.path, reason: e.reason };
+    let key = validate_idempotency_key(req.idempotency_key.as_deref().unwrap_or_default()).map_err(invalid)?;
+    let value = validate_input_json(&req.input_json).map_err(invalid)?;
+    let input = if req.input_json.trim().is_empty() { "{}".to_owned() } else { req.input_json.clone() };
+    Ok(Checked { req, key, input, hash: input_hash(&value) })
+}
+
+/// A workflow version, read and validated once per call however many runs use it.
+struct Resolved {
+    wf: WorkflowVersion,
+    valid: ValidWorkflow,
+}
+
+/// What one request comes to.
+enum Plan {
+    /// The run holding the request's idempotency key.
+    Existing(runs::StoredRun),
+    /// The same key as request `i` of this call.
+    SameAs(usize),
+    New {
+        run_id: Uuid,
+        resolved: Arc<Resolved>,
+    },
+}
+
+/// A run created by this call: its record and the rows it was inserted as.
+struct Created {
+    detail: RunDetail,
+}
+
 impl Engine {
     /// Creates a run of a workflow version with all its tasks, or returns the run
     /// that already holds the request's idempotency key.
     pub async fn trigger_run(&self, tenant: &Tenant, req: &TriggerRequest) -> Result<TriggerOutcome, EngineError> {
-        let invalid = |e: ValidationError| EngineError::InvalidArgument { field: e.path, reason: e.reason };
-        let key = validate_idempotency_key(req.idempotency_key.as_deref().unwrap_or_default()).map_err(invalid)?;
-        let input_value = validate_input_json(&req.input_json).map_err(invalid)?;
-        let input = if req.input_json.trim().is_empty() { "{}".to_owned() } else { req.input_json.clone() };
-        let hash = input_hash(&input_value);
-
-        if let Some(key) = key {
-            let found = runs::by_idempotency_key(self.store.conn(), tenant, &req.workflow_name, key).await?;
-            if let Some(existing) = found {
-                return self.existing(tenant, existing, &hash, key, req.workflow_version).await;
+        let checked = check(req)?;
+        let (plans, mut created) = self.trigger_checked(tenant, &[checked]).await?;
+        match plans.into_iter().next() {
+            Some(Plan::New { run_id, .. }) => {
+                let run = created.remove(&run_id).ok_or_else(|| StoreError::Corrupt("created run missing".into()))?;
+                Ok(TriggerOutcome { run: run.detail, created: true })
+            }
+            Some(Plan::Existing(existing)) => {
+                Ok(TriggerOutcome { run: self.get_run(tenant, existing.run.id).await?, created: false })
+            }
+            Some(Plan::SameAs(_)) | None => {
+                Err(StoreError::Corrupt("a trigger of one request planned nothing".into()))?
             }
         }
-        let wf = self.get_workflow(tenant, &req.workflow_name, req.workflow_version).await?;
+    }
+
+    /// Creates many runs in one transaction (all or nothing). A request whose key is held
+    /// (already, or by an earlier request of this call) gets that run with `created = false`.
+    /// Errors name the request as `runs[i]`.
+    pub async fn trigger_runs(&self, tenant: &Tenant, reqs: &[TriggerRequest]) -> Result<Vec<Triggered>, EngineError> {
+        if reqs.len() > MAX_BULK_TRIGGER {
+            return Err(EngineError::invalid(
+                "runs",
+                format!("{} runs in one call; the limit is {MAX_BULK_TRIGGER}", reqs.len()),
+            ));
+        }
+        let checked = reqs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| check(r).map_err(|e| e.within(&format!("runs[{i}]"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (plans, _) = self.trigger_checked(tenant, &checked).await?;
+        let mut out: Vec<Triggered> = Vec::with_capacity(plans.len());
+        for plan in &plans {
+            let t = match plan {
+                Plan::New { run_id, .. } => Triggered { run_id: *run_id, created: true, state: RunState::Running },
+                Plan::Existing(r) => Triggered { run_id: r.run.id, created: false, state: r.run.state },
+                Plan::SameAs(j) => Triggered { created: false, ..out[*j] },
+            };
+            out.push(t);
+        }
+        Ok(out)
+    }
+
+    /// Plans and creates the runs of `checked`, starting over when a concurrent trigger
+    /// takes one of their keys between the lookup and the insert.
+    async fn trigger_checked(
+        &self,
+        tenant: &Tenant,
+        checked: &[Checked<'_>],
+    ) -> Result<(Vec<Plan>, HashMap<Uuid, Created>), EngineError> {
+        for _ in 0..KEY_RACE_ATTEMPTS {
+            let plans = self.plan(tenant, checked).await?;
+            if let Some(created) = self.create(tenant, checked, &plans).await? {
+                return Ok((plans, created));
+            }
+        }
+        Err(StoreError::Conflict("idempotency keys kept being taken by concurrent triggers".into()))?
+    }
+
+    /// What each request comes to: existing runs by key (one query), workflows resolved once.
+    async fn plan(&self, tenant: &Tenant, checked: &[Checked<'_>]) -> Result<Vec<Plan>, EngineError> {
+        let bulk = checked.len() > 1;
+        let at = |i: usize, e: EngineError| if bulk { e.within(&format!("runs[{i}]")) } else { e };
+        let keyed: Vec<(&str, &str)> =
+            checked.iter().filter_map(|c| c.key.map(|k| (c.req.workflow_name.as_str(), k))).collect();
+        let mut existing: HashMap<(String, String), runs::StoredRun> = HashMap::new();
+        for r in runs::by_idempotency_keys(self.store.conn(), tenant, &keyed).await? {
+            let key = r.run.idempotency_key.clone().unwrap_or_default();
+            existing.insert((r.run.workflow_name.clone(), key), r);
+        }
+        let mut resolved: HashMap<(&str, Option<u32>), Arc<Resolved>> = HashMap::new();
+        let mut first_of_key: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut plans = Vec::with_capacity(checked.len());
+        for (i, c) in checked.iter().enumerate() {
+            let version = c.req.workflow_version;
+            if let Some(key) = c.key {
+                let wf = c.req.workflow_name.as_str();
+                if let Some(found) = existing.get(&(wf.to_owned(), key.to_owned())) {
+                    check_same(found, &c.hash, key, version).map_err(|e| at(i, e))?;
+                    plans.push(Plan::Existing(found.clone()));
+                    continue;
+                }
+                if let Some(&j) = first_of_key.get(&(wf, key)) {
+                    if checked[j].hash != c.hash || checked[j].req.workflow_version != version {
+                        return Err(at(
+                            i,
+                            EngineError::AlreadyExists(format!(
+                                "idempotency key {key:?} is used by runs[{j}] of this call with a different input or version"
+                            )),
+                        ));
+                    }
+                    plans.push(Plan::SameAs(j));
+                    continue;
+                }
+                first_of_key.insert((wf, key), i);
+            }
+            let name = c.req.workflow_name.as_str();
+            let r = match resolved.get(&(name, version)) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = Arc::new(self.resolve(tenant, name, version).await.map_err(|e| at(i, e))?);
+                    resolved.insert((name, version), r.clone());
+                    r
+                }
+            };
+            plans.push(Plan::New { run_id: Uuid::now_v7(), resolved: r });
+        }
+        Ok(plans)
+    }
+
+    async fn resolve(&self, tenant: &Tenant, name: &str, version: Option<u32>) -> Result<Resolved, EngineError> {
+        let wf = self.get_workflow(tenant, name, version).await?;
         let valid = validate(&wf.definition).map_err(|errors| {
             StoreError::Corrupt(format!(
                 "stored workflow {} v{} no longer validates: {}",
@@ -64,112 +218,114 @@ impl Engine {
                 errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
             ))
         })?;
+        Ok(Resolved { wf, valid })
+    }
 
-        let run_id = Uuid::now_v7();
-        let source = req.source.unwrap_or(TriggerSource::Api);
+    /// Inserts the new runs of `plans` with their tasks and first events in one transaction
+    /// and publishes their ready tasks. None when a concurrent trigger took one of the keys
+    /// (nothing was written: plan again).
+    async fn create(
+        &self,
+        tenant: &Tenant,
+        checked: &[Checked<'_>],
+        plans: &[Plan],
+    ) -> Result<Option<HashMap<Uuid, Created>>, EngineError> {
+        let news: Vec<(usize, Uuid, &Resolved)> = plans
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| match p {
+                Plan::New { run_id, resolved } => Some((i, *run_id, resolved.as_ref())),
+                Plan::Existing(_) | Plan::SameAs(_) => None,
+            })
+            .collect();
+        if news.is_empty() {
+            return Ok(Some(HashMap::new()));
+        }
         let txn = self.store.begin().await?;
         // Stamped with the database clock: leases compare `available_at` with it.
         let now = dbtime::read(&txn, self.store.backend(), self.now()).await?.trunc_subsecs(6);
-        let new_run = runs::NewRun {
-            id: run_id,
-            workflow_name: &wf.name,
-            workflow_version: wf.version,
-            state: RunState::Running,
-            input: &input,
-            idempotency_key: key,
-            input_hash: &hash,
-            trigger_source: source,
-            now,
-        };
-        if !runs::insert(&txn, tenant, &new_run).await? {
-            // A concurrent trigger with the same key committed first.
-            drop(txn);
-            let key = key.unwrap_or_default();
-            let existing =
-                runs::by_idempotency_key(self.store.conn(), tenant, &req.workflow_name, key).await?.ok_or_else(
-                    || StoreError::Corrupt(format!("idempotency key {key:?} conflicted but no run holds it")),
-                )?;
-            return self.existing(tenant, existing, &hash, key, req.workflow_version).await;
+        let mut made = Vec::with_capacity(news.len());
+        for &(i, run_id, r) in &news {
+            made.push(new_run(&checked[i], run_id, r, now));
         }
-        let tasks = new_tasks(&valid, run_id, now);
-        let rows: Vec<tasks::NewTask<'_>> = tasks
+        let mut run_rows: Vec<runs::NewRun<'_>> = made
             .iter()
-            .zip(&valid.tasks)
-            .map(|(t, r)| tasks::NewTask {
+            .zip(&news)
+            .map(|((detail, log), &(i, _, r))| runs::NewRun {
+                id: detail.run.id,
+                workflow_name: &r.wf.name,
+                workflow_version: r.wf.version,
+                state: RunState::Running,
+                input: &detail.run.input,
+                idempotency_key: checked[i].key,
+                input_hash: &checked[i].hash,
+                trigger_source: detail.run.trigger_source,
+                events: i64::try_from(log.len()).unwrap_or(i64::MAX),
+                now,
+            })
+            .collect();
+        // In key order, so that bulk triggers sharing keys wait for each other instead of deadlocking.
+        run_rows.sort_by(|a, b| (a.workflow_name, a.idempotency_key).cmp(&(b.workflow_name, b.idempotency_key)));
+        let inserted = runs::insert_many(&txn, tenant, &run_rows).await?;
+        if inserted != run_rows.len() as u64 {
+            // A concurrent trigger committed one of these keys first.
+            drop(txn);
+            return Ok(None);
+        }
+        let mut task_rows = Vec::new();
+        for ((detail, _), &(_, _, r)) in made.iter().zip(&news) {
+            task_rows.extend(detail.tasks.iter().zip(&r.valid.tasks).map(|(t, v)| tasks::NewTask {
                 id: t.id,
-                run_id,
+                run_id: t.run_id,
                 name: &t.name,
                 task_type: &t.task_type,
                 state: t.state,
                 depends_on: &t.depends_on,
-                retry: &r.retry,
-                timeout_ms: i64::try_from(r.timeout.as_millis()).unwrap_or(i64::MAX),
+                retry: &v.retry,
+                timeout_ms: i64::try_from(v.timeout.as_millis()).unwrap_or(i64::MAX),
                 now,
-            })
-            .collect();
-        tasks::insert_many(&txn, tenant, &rows).await?;
-        let mut log = vec![NewEvent::run(
-            "run_created",
-            json!({"workflow": wf.name, "version": wf.version, "source": source.as_str()}),
-        )];
-        log.extend(
-            tasks
-                .iter()
-                .filter(|t| t.state == TaskState::Ready)
-                .map(|t| NewEvent::task("task_ready", &t.name, None, json!({}))),
-        );
-        events::append(&txn, tenant, run_id, &log, now).await?;
+            }));
+        }
+        tasks::insert_many(&txn, tenant, &task_rows).await?;
+        drop(task_rows);
+        let logs: Vec<(Uuid, Vec<NewEvent>)> = made.iter().map(|(d, log)| (d.run.id, log.clone())).collect();
+        events::insert_initial(&txn, tenant, &logs, now).await?;
+        drop(run_rows);
         txn.commit().await.map_err(StoreError::from)?;
-        let ready: Vec<(String, Uuid)> =
-            tasks.iter().filter(|t| t.state == TaskState::Ready).map(|t| (t.task_type.clone(), t.id)).collect();
+        let ready: Vec<(String, Uuid)> = made
+            .iter()
+            .flat_map(|(d, _)| d.tasks.iter())
+            .filter(|t| t.state == TaskState::Ready)
+            .map(|t| (t.task_type.clone(), t.id))
+            .collect();
         self.publish(tenant, &ready).await;
-
-        let run = Run {
-            id: run_id,
-            workflow_name: wf.name.clone(),
-            workflow_version: wf.version,
-            state: RunState::Running,
-            input,
-            output: None,
-            idempotency_key: key.map(str::to_owned),
-            trigger_source: source,
-            reason: None,
-            created_at: now,
-            started_at: Some(now),
-            finished_at: None,
-        };
-        Ok(TriggerOutcome { run: RunDetail { run, tasks }, created: true })
-    }
-
-    /// The answer to a trigger whose idempotency key is already held by `existing`.
-    async fn existing(
-        &self,
-        tenant: &Tenant,
-        existing: runs::StoredRun,
-        hash: &str,
-        key: &str,
-        version: Option<u32>,
-    ) -> Result<TriggerOutcome, EngineError> {
-        if let Some(v) = version.filter(|v| *v != existing.run.workflow_version) {
-            return Err(EngineError::AlreadyExists(format!(
-                "idempotency key {key:?} is already used by run {} of version {}, not version {v}",
-                existing.run.id, existing.run.workflow_version
-            )));
-        }
-        if existing.input_hash.as_deref() != Some(hash) {
-            return Err(EngineError::AlreadyExists(format!(
-                "idempotency key {key:?} is already used by run {} of workflow {:?} with a different input",
-                existing.run.id, existing.run.workflow_name
-            )));
-        }
-        let run = self.get_run(tenant, existing.run.id).await?;
-        Ok(TriggerOutcome { run, created: false })
+        Ok(Some(made.into_iter().map(|(detail, _)| (detail.run.id, Created { detail })).collect()))
     }
 }
 
-/// The tasks of a new run: those without dependencies are ready, the rest pending.
-fn new_tasks(valid: &ValidWorkflow, run_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> Vec<Task> {
-    valid
+/// The answer to a trigger whose idempotency key is already held by `existing`.
+fn check_same(existing: &runs::StoredRun, hash: &str, key: &str, version: Option<u32>) -> Result<(), EngineError> {
+    if let Some(v) = version.filter(|v| *v != existing.run.workflow_version) {
+        return Err(EngineError::AlreadyExists(format!(
+            "idempotency key {key:?} is already used by run {} of version {}, not version {v}",
+            existing.run.id, existing.run.workflow_version
+        )));
+    }
+    if existing.input_hash.as_deref() != Some(hash) {
+        return Err(EngineError::AlreadyExists(format!(
+            "idempotency key {key:?} is already used by run {} of workflow {:?} with a different input",
+            existing.run.id, existing.run.workflow_name
+        )));
+    }
+    Ok(())
+}
+
+/// A new run of `r` for request `c`: its record, its tasks (those without dependencies
+/// ready, the rest pending) and its first events.
+fn new_run(c: &Checked<'_>, run_id: Uuid, r: &Resolved, now: DateTime<Utc>) -> (RunDetail, Vec<NewEvent>) {
+    let source = c.req.source.unwrap_or(TriggerSource::Api);
+    let tasks: Vec<Task> = r
+        .valid
         .tasks
         .iter()
         .map(|t| Task {
@@ -188,5 +344,30 @@ fn new_tasks(valid: &ValidWorkflow, run_id: Uuid, now: chrono::DateTime<chrono::
             finished_at: None,
             attempts: Vec::new(),
         })
-        .collect()
+        .collect();
+    let mut log = vec![NewEvent::run(
+        "run_created",
+        json!({"workflow": r.wf.name, "version": r.wf.version, "source": source.as_str()}),
+    )];
+    log.extend(
+        tasks
+            .iter()
+            .filter(|t| t.state == TaskState::Ready)
+            .map(|t| NewEvent::task("task_ready", &t.name, None, json!({}))),
+    );
+    let run = Run {
+        id: run_id,
+        workflow_name: r.wf.name.clone(),
+        workflow_version: r.wf.version,
+        state: RunState::Running,
+        input: c.input.clone(),
+        output: None,
+        idempotency_key: c.key.map(str::to_owned),
+        trigger_source: source,
+        reason: None,
+        created_at: now,
+        started_at: Some(now),
+        finished_at: None,
+    };
+    (RunDetail { run, tasks }, log)
 }

@@ -48,19 +48,49 @@ pub async fn append<C: ConnectionTrait>(
         .await?;
     let last = updated.first().ok_or_else(|| corrupt(format!("no run {run_id} to append events to")))?.next_event_seq;
     let first = last - n + 1;
-    let models = events.iter().zip(first..).map(|(e, seq)| run_event::ActiveModel {
+    let models = events.iter().zip(first..).map(|(e, seq)| model(tenant, run_id, seq, e, now)).collect();
+    insert_models(c, models).await
+}
+
+/// Events per insert statement (8 bind parameters each).
+const EVENTS_PER_STATEMENT: usize = 4_000;
+
+fn model(tenant: &Tenant, run_id: Uuid, sequence: i64, e: &NewEvent, now: DateTime<Utc>) -> run_event::ActiveModel {
+    run_event::ActiveModel {
         tenant_id: Set(tenant.0.clone()),
         run_id: Set(run_id),
-        sequence: Set(seq),
+        sequence: Set(sequence),
         kind: Set(e.kind.to_owned()),
         task_name: Set(e.task_name.clone()),
         attempt: Set(e.attempt.map(|a| i32::try_from(a).unwrap_or(i32::MAX))),
         detail: Set(e.detail.to_string()),
         created_at: Set(now),
         ..Default::default()
-    });
-    run_event::Entity::insert_many(models).exec_without_returning(c).await?;
+    }
+}
+
+async fn insert_models<C: ConnectionTrait>(c: &C, models: Vec<run_event::ActiveModel>) -> Result<(), StoreError> {
+    let mut models = models.into_iter().peekable();
+    while models.peek().is_some() {
+        let chunk: Vec<_> = models.by_ref().take(EVENTS_PER_STATEMENT).collect();
+        run_event::Entity::insert_many(chunk).exec_without_returning(c).await?;
+    }
     Ok(())
+}
+
+/// The first events of new runs, numbered from 1, in multi-row statements: each run was
+/// inserted with `next_event_seq` equal to its number of events, so nothing is reserved.
+pub async fn insert_initial<C: ConnectionTrait>(
+    c: &C,
+    tenant: &Tenant,
+    logs: &[(Uuid, Vec<NewEvent>)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let models = logs
+        .iter()
+        .flat_map(|(run_id, log)| log.iter().zip(1..).map(move |(e, seq)| model(tenant, *run_id, seq, e, now)))
+        .collect();
+    insert_models(c, models).await
 }
 
 /// Events of `run_id` with a sequence above `after`, oldest first, at most `limit`.

@@ -22,6 +22,8 @@ pub struct NewRun<'a> {
     pub idempotency_key: Option<&'a str>,
     pub input_hash: &'a str,
     pub trigger_source: TriggerSource,
+    /// How many events the run starts with (numbered 1..=events by `events::insert_initial`).
+    pub events: i64,
     pub now: DateTime<Utc>,
 }
 
@@ -52,13 +54,12 @@ pub(crate) fn to_record(m: run::Model) -> Result<StoredRun, StoreError> {
     })
 }
 
-/// Inserts the run unless its idempotency key is taken; returns whether it was inserted.
-pub async fn insert<C: ConnectionTrait>(c: &C, tenant: &Tenant, r: &NewRun<'_>) -> Result<bool, StoreError> {
+fn new_model(tenant: &Tenant, r: &NewRun<'_>) -> Result<run::ActiveModel, StoreError> {
     let started_at = match r.state {
         RunState::Running => Some(r.now),
         RunState::Queued | RunState::Succeeded | RunState::Failed | RunState::Cancelled => None,
     };
-    let model = run::ActiveModel {
+    Ok(run::ActiveModel {
         id: Set(r.id),
         tenant_id: Set(tenant.0.clone()),
         workflow_name: Set(r.workflow_name.to_owned()),
@@ -70,20 +71,57 @@ pub async fn insert<C: ConnectionTrait>(c: &C, tenant: &Tenant, r: &NewRun<'_>) 
         input_hash: Set(Some(r.input_hash.to_owned())),
         trigger_source: Set(r.trigger_source.as_str().to_owned()),
         reason: Set(None),
-        next_event_seq: Set(0),
+        next_event_seq: Set(r.events),
         created_at: Set(r.now),
         started_at: Set(started_at),
         finished_at: Set(None),
         updated_at: Set(r.now),
-    };
-    let res = run::Entity::insert(model)
-        .on_conflict_do_nothing_on([run::Column::TenantId, run::Column::WorkflowName, run::Column::IdempotencyKey])
-        .exec_without_returning(c)
-        .await?;
-    Ok(match res {
-        TryInsertResult::Inserted(n) => n == 1,
-        TryInsertResult::Conflicted | TryInsertResult::Empty => false,
     })
+}
+
+/// Runs per insert statement (16 bind parameters each, well under PostgreSQL's 65,535).
+const RUNS_PER_STATEMENT: usize = 1_000;
+
+/// Inserts runs in multi-row statements, skipping those whose idempotency key is taken;
+/// returns how many were inserted (fewer than `runs.len()` when a key was taken meanwhile).
+pub async fn insert_many<C: ConnectionTrait>(c: &C, tenant: &Tenant, runs: &[NewRun<'_>]) -> Result<u64, StoreError> {
+    let mut inserted = 0;
+    for chunk in runs.chunks(RUNS_PER_STATEMENT) {
+        let models = chunk.iter().map(|r| new_model(tenant, r)).collect::<Result<Vec<_>, _>>()?;
+        let res = run::Entity::insert_many(models)
+            .on_conflict_do_nothing_on([run::Column::TenantId, run::Column::WorkflowName, run::Column::IdempotencyKey])
+            .exec_without_returning(c)
+            .await?;
+        inserted += match res {
+            TryInsertResult::Inserted(n) => n,
+            TryInsertResult::Conflicted | TryInsertResult::Empty => 0,
+        };
+    }
+    Ok(inserted)
+}
+
+/// The runs holding any of the idempotency keys `keys` (workflow name, key), in one query.
+pub async fn by_idempotency_keys<C: ConnectionTrait>(
+    c: &C,
+    tenant: &Tenant,
+    keys: &[(&str, &str)],
+) -> Result<Vec<StoredRun>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<&str> = keys.iter().map(|(w, _)| *w).collect();
+    names.sort_unstable();
+    names.dedup();
+    let rows = run::Entity::find()
+        .filter(run::Column::TenantId.eq(tenant.as_str()))
+        .filter(run::Column::WorkflowName.is_in(names))
+        .filter(run::Column::IdempotencyKey.is_in(keys.iter().map(|(_, k)| *k)))
+        .all(c)
+        .await?;
+    rows.into_iter()
+        .filter(|m| keys.iter().any(|(w, k)| m.workflow_name == *w && m.idempotency_key.as_deref() == Some(*k)))
+        .map(to_record)
+        .collect()
 }
 
 /// The run of `workflow` that holds idempotency key `key`.

@@ -24,11 +24,18 @@ pub struct NewTask<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// Inserts all tasks of a run in one statement.
+/// Tasks per insert statement (22 bind parameters each, under PostgreSQL's 65,535).
+const TASKS_PER_STATEMENT: usize = 1_000;
+
+/// Inserts tasks in multi-row statements of up to a thousand.
 pub async fn insert_many<C: ConnectionTrait>(c: &C, tenant: &Tenant, tasks: &[NewTask<'_>]) -> Result<(), StoreError> {
-    if tasks.is_empty() {
-        return Ok(());
+    for chunk in tasks.chunks(TASKS_PER_STATEMENT) {
+        insert_chunk(c, tenant, chunk).await?;
     }
+    Ok(())
+}
+
+async fn insert_chunk<C: ConnectionTrait>(c: &C, tenant: &Tenant, tasks: &[NewTask<'_>]) -> Result<(), StoreError> {
     let mut models = Vec::with_capacity(tasks.len());
     for t in tasks {
         models.push(task::ActiveModel {

@@ -536,6 +536,158 @@ func (x *TriggerRunResponse) GetCreated() bool {
 	return false
 }
 
+type TriggerRunsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 1,000.
+	Runs          []*TriggerRunRequest `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TriggerRunsRequest) Reset() {
+	*x = TriggerRunsRequest{}
+	mi := &file_braid_v1_run_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TriggerRunsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TriggerRunsRequest) ProtoMessage() {}
+
+func (x *TriggerRunsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_braid_v1_run_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TriggerRunsRequest.ProtoReflect.Descriptor instead.
+func (*TriggerRunsRequest) Descriptor() ([]byte, []int) {
+	return file_braid_v1_run_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TriggerRunsRequest) GetRuns() []*TriggerRunRequest {
+	if x != nil {
+		return x.Runs
+	}
+	return nil
+}
+
+type TriggerRunsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per request, in request order.
+	Runs          []*TriggeredRun `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TriggerRunsResponse) Reset() {
+	*x = TriggerRunsResponse{}
+	mi := &file_braid_v1_run_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TriggerRunsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TriggerRunsResponse) ProtoMessage() {}
+
+func (x *TriggerRunsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_braid_v1_run_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TriggerRunsResponse.ProtoReflect.Descriptor instead.
+func (*TriggerRunsResponse) Descriptor() ([]byte, []int) {
+	return file_braid_v1_run_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TriggerRunsResponse) GetRuns() []*TriggeredRun {
+	if x != nil {
+		return x.Runs
+	}
+	return nil
+}
+
+// A run made (or found by its idempotency key) by TriggerRuns; GetRun has the rest.
+type TriggeredRun struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	RunId string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// False when the idempotency key matched an existing run.
+	Created       bool     `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	State         RunState `protobuf:"varint,3,opt,name=state,proto3,enum=braid.v1.RunState" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TriggeredRun) Reset() {
+	*x = TriggeredRun{}
+	mi := &file_braid_v1_run_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TriggeredRun) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TriggeredRun) ProtoMessage() {}
+
+func (x *TriggeredRun) ProtoReflect() protoreflect.Message {
+	mi := &file_braid_v1_run_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TriggeredRun.ProtoReflect.Descriptor instead.
+func (*TriggeredRun) Descriptor() ([]byte, []int) {
+	return file_braid_v1_run_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TriggeredRun) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *TriggeredRun) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
+}
+
+func (x *TriggeredRun) GetState() RunState {
+	if x != nil {
+		return x.State
+	}
+	return RunState_RUN_STATE_UNSPECIFIED
+}
+
 type GetRunRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RunId         string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
@@ -545,7 +697,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_braid_v1_run_proto_msgTypes[5]
+	mi := &file_braid_v1_run_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +709,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_run_proto_msgTypes[5]
+	mi := &file_braid_v1_run_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +722,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_braid_v1_run_proto_rawDescGZIP(), []int{5}
+	return file_braid_v1_run_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetRunRequest) GetRunId() string {
@@ -589,7 +741,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_braid_v1_run_proto_msgTypes[6]
+	mi := &file_braid_v1_run_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +753,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_run_proto_msgTypes[6]
+	mi := &file_braid_v1_run_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +766,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_braid_v1_run_proto_rawDescGZIP(), []int{6}
+	return file_braid_v1_run_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetRunResponse) GetRun() *Run {
@@ -641,7 +793,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_braid_v1_run_proto_msgTypes[7]
+	mi := &file_braid_v1_run_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +805,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_run_proto_msgTypes[7]
+	mi := &file_braid_v1_run_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +818,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_braid_v1_run_proto_rawDescGZIP(), []int{7}
+	return file_braid_v1_run_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListRunsRequest) GetWorkflowName() string {
@@ -715,7 +867,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_braid_v1_run_proto_msgTypes[8]
+	mi := &file_braid_v1_run_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -727,7 +879,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_run_proto_msgTypes[8]
+	mi := &file_braid_v1_run_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -740,7 +892,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_braid_v1_run_proto_rawDescGZIP(), []int{8}
+	return file_braid_v1_run_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListRunsResponse) GetRuns() []*Run {
@@ -767,7 +919,7 @@ type CancelRunRequest struct {
 
 func (x *CancelRunRequest) Reset() {
 	*x = CancelRunRequest{}
-	mi := &file_braid_v1_run_proto_msgTypes[9]
+	mi := &file_braid_v1_run_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +931,7 @@ func (x *CancelRunRequest) String() string {
 func (*CancelRunRequest) ProtoMessage() {}
 
 func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_run_proto_msgTypes[9]
+	mi := &file_braid_v1_run_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +944,7 @@ func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunRequest.ProtoReflect.Descriptor instead.
 func (*CancelRunRequest) Descriptor() ([]byte, []int) {
-	return file_braid_v1_run_proto_rawDescGZIP(), []int{9}
+	return file_braid_v1_run_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CancelRunRequest) GetRunId() string {
@@ -818,7 +970,7 @@ type CancelRunResponse struct {
 
 func (x *CancelRunResponse) Reset() {
 	*x = CancelRunResponse{}
-	mi := &file_braid_v1_run_proto_msgTypes[10]
+	mi := &file_braid_v1_run_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -830,7 +982,7 @@ func (x *CancelRunResponse) String() string {
 func (*CancelRunResponse) ProtoMessage() {}
 
 func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_run_proto_msgTypes[10]
+	mi := &file_braid_v1_run_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -843,7 +995,7 @@ func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunResponse.ProtoReflect.Descriptor instead.
 func (*CancelRunResponse) Descriptor() ([]byte, []int) {
-	return file_braid_v1_run_proto_rawDescGZIP(), []int{10}
+	return file_braid_v1_run_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CancelRunResponse) GetRun() *Run {
@@ -864,7 +1016,7 @@ type WatchRunRequest struct {
 
 func (x *WatchRunRequest) Reset() {
 	*x = WatchRunRequest{}
-	mi := &file_braid_v1_run_proto_msgTypes[11]
+	mi := &file_braid_v1_run_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +1028,7 @@ func (x *WatchRunRequest) String() string {
 func (*WatchRunRequest) ProtoMessage() {}
 
 func (x *WatchRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_run_proto_msgTypes[11]
+	mi := &file_braid_v1_run_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +1041,7 @@ func (x *WatchRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRunRequest.ProtoReflect.Descriptor instead.
 func (*WatchRunRequest) Descriptor() ([]byte, []int) {
-	return file_braid_v1_run_proto_rawDescGZIP(), []int{11}
+	return file_braid_v1_run_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WatchRunRequest) GetRunId() string {
@@ -915,7 +1067,7 @@ type WatchRunResponse struct {
 
 func (x *WatchRunResponse) Reset() {
 	*x = WatchRunResponse{}
-	mi := &file_braid_v1_run_proto_msgTypes[12]
+	mi := &file_braid_v1_run_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1079,7 @@ func (x *WatchRunResponse) String() string {
 func (*WatchRunResponse) ProtoMessage() {}
 
 func (x *WatchRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_run_proto_msgTypes[12]
+	mi := &file_braid_v1_run_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1092,7 @@ func (x *WatchRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRunResponse.ProtoReflect.Descriptor instead.
 func (*WatchRunResponse) Descriptor() ([]byte, []int) {
-	return file_braid_v1_run_proto_rawDescGZIP(), []int{12}
+	return file_braid_v1_run_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WatchRunResponse) GetEvent() *RunEvent {
@@ -1012,7 +1164,15 @@ const file_braid_v1_run_proto_rawDesc = "" +
 	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\"O\n" +
 	"\x12TriggerRunResponse\x12\x1f\n" +
 	"\x03run\x18\x01 \x01(\v2\r.braid.v1.RunR\x03run\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"&\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"E\n" +
+	"\x12TriggerRunsRequest\x12/\n" +
+	"\x04runs\x18\x01 \x03(\v2\x1b.braid.v1.TriggerRunRequestR\x04runs\"A\n" +
+	"\x13TriggerRunsResponse\x12*\n" +
+	"\x04runs\x18\x01 \x03(\v2\x16.braid.v1.TriggeredRunR\x04runs\"i\n" +
+	"\fTriggeredRun\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\x12(\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x12.braid.v1.RunStateR\x05state\"&\n" +
 	"\rGetRunRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\"1\n" +
 	"\x0eGetRunResponse\x12\x1f\n" +
@@ -1035,11 +1195,12 @@ const file_braid_v1_run_proto_rawDesc = "" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12%\n" +
 	"\x0eafter_sequence\x18\x02 \x01(\x04R\rafterSequence\"<\n" +
 	"\x10WatchRunResponse\x12(\n" +
-	"\x05event\x18\x01 \x01(\v2\x12.braid.v1.RunEventR\x05event2\xe0\x02\n" +
+	"\x05event\x18\x01 \x01(\v2\x12.braid.v1.RunEventR\x05event2\xac\x03\n" +
 	"\n" +
 	"RunService\x12G\n" +
 	"\n" +
-	"TriggerRun\x12\x1b.braid.v1.TriggerRunRequest\x1a\x1c.braid.v1.TriggerRunResponse\x12;\n" +
+	"TriggerRun\x12\x1b.braid.v1.TriggerRunRequest\x1a\x1c.braid.v1.TriggerRunResponse\x12J\n" +
+	"\vTriggerRuns\x12\x1c.braid.v1.TriggerRunsRequest\x1a\x1d.braid.v1.TriggerRunsResponse\x12;\n" +
 	"\x06GetRun\x12\x17.braid.v1.GetRunRequest\x1a\x18.braid.v1.GetRunResponse\x12A\n" +
 	"\bListRuns\x12\x19.braid.v1.ListRunsRequest\x1a\x1a.braid.v1.ListRunsResponse\x12D\n" +
 	"\tCancelRun\x12\x1a.braid.v1.CancelRunRequest\x1a\x1b.braid.v1.CancelRunResponse\x12C\n" +
@@ -1058,67 +1219,75 @@ func file_braid_v1_run_proto_rawDescGZIP() []byte {
 	return file_braid_v1_run_proto_rawDescData
 }
 
-var file_braid_v1_run_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_braid_v1_run_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_braid_v1_run_proto_goTypes = []any{
 	(*Run)(nil),                   // 0: braid.v1.Run
 	(*Task)(nil),                  // 1: braid.v1.Task
 	(*RunEvent)(nil),              // 2: braid.v1.RunEvent
 	(*TriggerRunRequest)(nil),     // 3: braid.v1.TriggerRunRequest
 	(*TriggerRunResponse)(nil),    // 4: braid.v1.TriggerRunResponse
-	(*GetRunRequest)(nil),         // 5: braid.v1.GetRunRequest
-	(*GetRunResponse)(nil),        // 6: braid.v1.GetRunResponse
-	(*ListRunsRequest)(nil),       // 7: braid.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),      // 8: braid.v1.ListRunsResponse
-	(*CancelRunRequest)(nil),      // 9: braid.v1.CancelRunRequest
-	(*CancelRunResponse)(nil),     // 10: braid.v1.CancelRunResponse
-	(*WatchRunRequest)(nil),       // 11: braid.v1.WatchRunRequest
-	(*WatchRunResponse)(nil),      // 12: braid.v1.WatchRunResponse
-	(RunState)(0),                 // 13: braid.v1.RunState
-	(TriggerSource)(0),            // 14: braid.v1.TriggerSource
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(TaskState)(0),                // 16: braid.v1.TaskState
-	(*TaskError)(nil),             // 17: braid.v1.TaskError
-	(*TaskAttempt)(nil),           // 18: braid.v1.TaskAttempt
-	(*PageRequest)(nil),           // 19: braid.v1.PageRequest
+	(*TriggerRunsRequest)(nil),    // 5: braid.v1.TriggerRunsRequest
+	(*TriggerRunsResponse)(nil),   // 6: braid.v1.TriggerRunsResponse
+	(*TriggeredRun)(nil),          // 7: braid.v1.TriggeredRun
+	(*GetRunRequest)(nil),         // 8: braid.v1.GetRunRequest
+	(*GetRunResponse)(nil),        // 9: braid.v1.GetRunResponse
+	(*ListRunsRequest)(nil),       // 10: braid.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),      // 11: braid.v1.ListRunsResponse
+	(*CancelRunRequest)(nil),      // 12: braid.v1.CancelRunRequest
+	(*CancelRunResponse)(nil),     // 13: braid.v1.CancelRunResponse
+	(*WatchRunRequest)(nil),       // 14: braid.v1.WatchRunRequest
+	(*WatchRunResponse)(nil),      // 15: braid.v1.WatchRunResponse
+	(RunState)(0),                 // 16: braid.v1.RunState
+	(TriggerSource)(0),            // 17: braid.v1.TriggerSource
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(TaskState)(0),                // 19: braid.v1.TaskState
+	(*TaskError)(nil),             // 20: braid.v1.TaskError
+	(*TaskAttempt)(nil),           // 21: braid.v1.TaskAttempt
+	(*PageRequest)(nil),           // 22: braid.v1.PageRequest
 }
 var file_braid_v1_run_proto_depIdxs = []int32{
-	13, // 0: braid.v1.Run.state:type_name -> braid.v1.RunState
-	14, // 1: braid.v1.Run.trigger_source:type_name -> braid.v1.TriggerSource
-	15, // 2: braid.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	15, // 3: braid.v1.Run.started_at:type_name -> google.protobuf.Timestamp
-	15, // 4: braid.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
+	16, // 0: braid.v1.Run.state:type_name -> braid.v1.RunState
+	17, // 1: braid.v1.Run.trigger_source:type_name -> braid.v1.TriggerSource
+	18, // 2: braid.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	18, // 3: braid.v1.Run.started_at:type_name -> google.protobuf.Timestamp
+	18, // 4: braid.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: braid.v1.Run.tasks:type_name -> braid.v1.Task
-	16, // 6: braid.v1.Task.state:type_name -> braid.v1.TaskState
-	17, // 7: braid.v1.Task.last_error:type_name -> braid.v1.TaskError
-	15, // 8: braid.v1.Task.available_at:type_name -> google.protobuf.Timestamp
-	15, // 9: braid.v1.Task.created_at:type_name -> google.protobuf.Timestamp
-	15, // 10: braid.v1.Task.finished_at:type_name -> google.protobuf.Timestamp
-	18, // 11: braid.v1.Task.attempts:type_name -> braid.v1.TaskAttempt
-	15, // 12: braid.v1.RunEvent.at:type_name -> google.protobuf.Timestamp
+	19, // 6: braid.v1.Task.state:type_name -> braid.v1.TaskState
+	20, // 7: braid.v1.Task.last_error:type_name -> braid.v1.TaskError
+	18, // 8: braid.v1.Task.available_at:type_name -> google.protobuf.Timestamp
+	18, // 9: braid.v1.Task.created_at:type_name -> google.protobuf.Timestamp
+	18, // 10: braid.v1.Task.finished_at:type_name -> google.protobuf.Timestamp
+	21, // 11: braid.v1.Task.attempts:type_name -> braid.v1.TaskAttempt
+	18, // 12: braid.v1.RunEvent.at:type_name -> google.protobuf.Timestamp
 	0,  // 13: braid.v1.TriggerRunResponse.run:type_name -> braid.v1.Run
-	0,  // 14: braid.v1.GetRunResponse.run:type_name -> braid.v1.Run
-	13, // 15: braid.v1.ListRunsRequest.states:type_name -> braid.v1.RunState
-	15, // 16: braid.v1.ListRunsRequest.created_after:type_name -> google.protobuf.Timestamp
-	15, // 17: braid.v1.ListRunsRequest.created_before:type_name -> google.protobuf.Timestamp
-	19, // 18: braid.v1.ListRunsRequest.page:type_name -> braid.v1.PageRequest
-	0,  // 19: braid.v1.ListRunsResponse.runs:type_name -> braid.v1.Run
-	0,  // 20: braid.v1.CancelRunResponse.run:type_name -> braid.v1.Run
-	2,  // 21: braid.v1.WatchRunResponse.event:type_name -> braid.v1.RunEvent
-	3,  // 22: braid.v1.RunService.TriggerRun:input_type -> braid.v1.TriggerRunRequest
-	5,  // 23: braid.v1.RunService.GetRun:input_type -> braid.v1.GetRunRequest
-	7,  // 24: braid.v1.RunService.ListRuns:input_type -> braid.v1.ListRunsRequest
-	9,  // 25: braid.v1.RunService.CancelRun:input_type -> braid.v1.CancelRunRequest
-	11, // 26: braid.v1.RunService.WatchRun:input_type -> braid.v1.WatchRunRequest
-	4,  // 27: braid.v1.RunService.TriggerRun:output_type -> braid.v1.TriggerRunResponse
-	6,  // 28: braid.v1.RunService.GetRun:output_type -> braid.v1.GetRunResponse
-	8,  // 29: braid.v1.RunService.ListRuns:output_type -> braid.v1.ListRunsResponse
-	10, // 30: braid.v1.RunService.CancelRun:output_type -> braid.v1.CancelRunResponse
-	12, // 31: braid.v1.RunService.WatchRun:output_type -> braid.v1.WatchRunResponse
-	27, // [27:32] is the sub-list for method output_type
-	22, // [22:27] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	3,  // 14: braid.v1.TriggerRunsRequest.runs:type_name -> braid.v1.TriggerRunRequest
+	7,  // 15: braid.v1.TriggerRunsResponse.runs:type_name -> braid.v1.TriggeredRun
+	16, // 16: braid.v1.TriggeredRun.state:type_name -> braid.v1.RunState
+	0,  // 17: braid.v1.GetRunResponse.run:type_name -> braid.v1.Run
+	16, // 18: braid.v1.ListRunsRequest.states:type_name -> braid.v1.RunState
+	18, // 19: braid.v1.ListRunsRequest.created_after:type_name -> google.protobuf.Timestamp
+	18, // 20: braid.v1.ListRunsRequest.created_before:type_name -> google.protobuf.Timestamp
+	22, // 21: braid.v1.ListRunsRequest.page:type_name -> braid.v1.PageRequest
+	0,  // 22: braid.v1.ListRunsResponse.runs:type_name -> braid.v1.Run
+	0,  // 23: braid.v1.CancelRunResponse.run:type_name -> braid.v1.Run
+	2,  // 24: braid.v1.WatchRunResponse.event:type_name -> braid.v1.RunEvent
+	3,  // 25: braid.v1.RunService.TriggerRun:input_type -> braid.v1.TriggerRunRequest
+	5,  // 26: braid.v1.RunService.TriggerRuns:input_type -> braid.v1.TriggerRunsRequest
+	8,  // 27: braid.v1.RunService.GetRun:input_type -> braid.v1.GetRunRequest
+	10, // 28: braid.v1.RunService.ListRuns:input_type -> braid.v1.ListRunsRequest
+	12, // 29: braid.v1.RunService.CancelRun:input_type -> braid.v1.CancelRunRequest
+	14, // 30: braid.v1.RunService.WatchRun:input_type -> braid.v1.WatchRunRequest
+	4,  // 31: braid.v1.RunService.TriggerRun:output_type -> braid.v1.TriggerRunResponse
+	6,  // 32: braid.v1.RunService.TriggerRuns:output_type -> braid.v1.TriggerRunsResponse
+	9,  // 33: braid.v1.RunService.GetRun:output_type -> braid.v1.GetRunResponse
+	11, // 34: braid.v1.RunService.ListRuns:output_type -> braid.v1.ListRunsResponse
+	13, // 35: braid.v1.RunService.CancelRun:output_type -> braid.v1.CancelRunResponse
+	15, // 36: braid.v1.RunService.WatchRun:output_type -> braid.v1.WatchRunResponse
+	31, // [31:37] is the sub-list for method output_type
+	25, // [25:31] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_braid_v1_run_proto_init() }
@@ -1133,7 +1302,7 @@ func file_braid_v1_run_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_braid_v1_run_proto_rawDesc), len(file_braid_v1_run_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

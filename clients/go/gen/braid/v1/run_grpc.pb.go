@@ -19,11 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RunService_TriggerRun_FullMethodName = "/braid.v1.RunService/TriggerRun"
-	RunService_GetRun_FullMethodName     = "/braid.v1.RunService/GetRun"
-	RunService_ListRuns_FullMethodName   = "/braid.v1.RunService/ListRuns"
-	RunService_CancelRun_FullMethodName  = "/braid.v1.RunService/CancelRun"
-	RunService_WatchRun_FullMethodName   = "/braid.v1.RunService/WatchRun"
+	RunService_TriggerRun_FullMethodName  = "/braid.v1.RunService/TriggerRun"
+	RunService_TriggerRuns_FullMethodName = "/braid.v1.RunService/TriggerRuns"
+	RunService_GetRun_FullMethodName      = "/braid.v1.RunService/GetRun"
+	RunService_ListRuns_FullMethodName    = "/braid.v1.RunService/ListRuns"
+	RunService_CancelRun_FullMethodName   = "/braid.v1.RunService/CancelRun"
+	RunService_WatchRun_FullMethodName    = "/braid.v1.RunService/WatchRun"
 )
 
 // RunServiceClient is the client API for RunService service.
@@ -36,6 +37,12 @@ type RunServiceClient interface {
 	// key, a repeated trigger returns the existing run with `created = false`;
 	// the same key with a different input fails with ALREADY_EXISTS.
 	TriggerRun(ctx context.Context, in *TriggerRunRequest, opts ...grpc.CallOption) (*TriggerRunResponse, error)
+	// The bulk form of TriggerRun: up to 1,000 runs in one call and one transaction.
+	// All or nothing: if any request is invalid (unknown workflow, bad input, an
+	// idempotency key reused with a different input), the call fails naming it as
+	// `runs[i]` and creates nothing. Keys repeated within the call or already held
+	// return the run that holds them with `created = false`.
+	TriggerRuns(ctx context.Context, in *TriggerRunsRequest, opts ...grpc.CallOption) (*TriggerRunsResponse, error)
 	// A run with its tasks and their states.
 	GetRun(ctx context.Context, in *GetRunRequest, opts ...grpc.CallOption) (*GetRunResponse, error)
 	// Runs newest first, filtered, with cursor pagination (tasks not included).
@@ -58,6 +65,16 @@ func (c *runServiceClient) TriggerRun(ctx context.Context, in *TriggerRunRequest
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(TriggerRunResponse)
 	err := c.cc.Invoke(ctx, RunService_TriggerRun_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runServiceClient) TriggerRuns(ctx context.Context, in *TriggerRunsRequest, opts ...grpc.CallOption) (*TriggerRunsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TriggerRunsResponse)
+	err := c.cc.Invoke(ctx, RunService_TriggerRuns_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +140,12 @@ type RunServiceServer interface {
 	// key, a repeated trigger returns the existing run with `created = false`;
 	// the same key with a different input fails with ALREADY_EXISTS.
 	TriggerRun(context.Context, *TriggerRunRequest) (*TriggerRunResponse, error)
+	// The bulk form of TriggerRun: up to 1,000 runs in one call and one transaction.
+	// All or nothing: if any request is invalid (unknown workflow, bad input, an
+	// idempotency key reused with a different input), the call fails naming it as
+	// `runs[i]` and creates nothing. Keys repeated within the call or already held
+	// return the run that holds them with `created = false`.
+	TriggerRuns(context.Context, *TriggerRunsRequest) (*TriggerRunsResponse, error)
 	// A run with its tasks and their states.
 	GetRun(context.Context, *GetRunRequest) (*GetRunResponse, error)
 	// Runs newest first, filtered, with cursor pagination (tasks not included).
@@ -143,6 +166,9 @@ type UnimplementedRunServiceServer struct{}
 
 func (UnimplementedRunServiceServer) TriggerRun(context.Context, *TriggerRunRequest) (*TriggerRunResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method TriggerRun not implemented")
+}
+func (UnimplementedRunServiceServer) TriggerRuns(context.Context, *TriggerRunsRequest) (*TriggerRunsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TriggerRuns not implemented")
 }
 func (UnimplementedRunServiceServer) GetRun(context.Context, *GetRunRequest) (*GetRunResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetRun not implemented")
@@ -191,6 +217,24 @@ func _RunService_TriggerRun_Handler(srv interface{}, ctx context.Context, dec fu
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(RunServiceServer).TriggerRun(ctx, req.(*TriggerRunRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RunService_TriggerRuns_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TriggerRunsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RunServiceServer).TriggerRuns(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RunService_TriggerRuns_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RunServiceServer).TriggerRuns(ctx, req.(*TriggerRunsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -270,6 +314,10 @@ var RunService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TriggerRun",
 			Handler:    _RunService_TriggerRun_Handler,
+		},
+		{
+			MethodName: "TriggerRuns",
+			Handler:    _RunService_TriggerRuns_Handler,
 		},
 		{
 			MethodName: "GetRun",

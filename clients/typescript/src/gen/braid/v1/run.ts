@@ -128,6 +128,24 @@ export interface TriggerRunResponse {
   created: boolean;
 }
 
+export interface TriggerRunsRequest {
+  /** At most 1,000. */
+  runs: TriggerRunRequest[];
+}
+
+export interface TriggerRunsResponse {
+  /** One per request, in request order. */
+  runs: TriggeredRun[];
+}
+
+/** A run made (or found by its idempotency key) by TriggerRuns; GetRun has the rest. */
+export interface TriggeredRun {
+  runId: string;
+  /** False when the idempotency key matched an existing run. */
+  created: boolean;
+  state: RunState;
+}
+
 export interface GetRunRequest {
   runId: string;
 }
@@ -1194,6 +1212,249 @@ export const TriggerRunResponse: MessageFns<TriggerRunResponse> = {
   },
 };
 
+function createBaseTriggerRunsRequest(): TriggerRunsRequest {
+  return { runs: [] };
+}
+
+export const TriggerRunsRequest: MessageFns<TriggerRunsRequest> = {
+  encode(message: TriggerRunsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.runs) {
+      TriggerRunRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TriggerRunsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTriggerRunsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runs.push(TriggerRunRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TriggerRunsRequest {
+    return {
+      runs: globalThis.Array.isArray(object?.runs) ? object.runs.map((e: any) => TriggerRunRequest.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TriggerRunsRequest): unknown {
+    const obj: any = {};
+    if (message.runs?.length) {
+      obj.runs = message.runs.map((e) => TriggerRunRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TriggerRunsRequest>): TriggerRunsRequest {
+    return TriggerRunsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TriggerRunsRequest>): TriggerRunsRequest {
+    const message = createBaseTriggerRunsRequest();
+    message.runs = object.runs?.map((e) => TriggerRunRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTriggerRunsResponse(): TriggerRunsResponse {
+  return { runs: [] };
+}
+
+export const TriggerRunsResponse: MessageFns<TriggerRunsResponse> = {
+  encode(message: TriggerRunsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.runs) {
+      TriggeredRun.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TriggerRunsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTriggerRunsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runs.push(TriggeredRun.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TriggerRunsResponse {
+    return {
+      runs: globalThis.Array.isArray(object?.runs) ? object.runs.map((e: any) => TriggeredRun.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TriggerRunsResponse): unknown {
+    const obj: any = {};
+    if (message.runs?.length) {
+      obj.runs = message.runs.map((e) => TriggeredRun.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TriggerRunsResponse>): TriggerRunsResponse {
+    return TriggerRunsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TriggerRunsResponse>): TriggerRunsResponse {
+    const message = createBaseTriggerRunsResponse();
+    message.runs = object.runs?.map((e) => TriggeredRun.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTriggeredRun(): TriggeredRun {
+  return { runId: "", created: false, state: 0 };
+}
+
+export const TriggeredRun: MessageFns<TriggeredRun> = {
+  encode(message: TriggeredRun, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.created !== false) {
+      writer.uint32(16).bool(message.created);
+    }
+    if (message.state !== 0) {
+      writer.uint32(24).int32(message.state);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TriggeredRun {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTriggeredRun();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.created = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TriggeredRun {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      created: isSet(object.created) ? globalThis.Boolean(object.created) : false,
+      state: isSet(object.state) ? runStateFromJSON(object.state) : 0,
+    };
+  },
+
+  toJSON(message: TriggeredRun): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.created !== false) {
+      obj.created = message.created;
+    }
+    if (message.state !== 0) {
+      obj.state = runStateToJSON(message.state);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TriggeredRun>): TriggeredRun {
+    return TriggeredRun.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TriggeredRun>): TriggeredRun {
+    const message = createBaseTriggeredRun();
+    message.runId = object.runId ?? "";
+    message.created = object.created ?? false;
+    message.state = object.state ?? 0;
+    return message;
+  },
+};
+
 function createBaseGetRunRequest(): GetRunRequest {
   return { runId: "" };
 }
@@ -1919,6 +2180,22 @@ export const RunServiceService = {
     responseSerialize: (value: TriggerRunResponse): Buffer => Buffer.from(TriggerRunResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): TriggerRunResponse => TriggerRunResponse.decode(value),
   },
+  /**
+   * The bulk form of TriggerRun: up to 1,000 runs in one call and one transaction.
+   * All or nothing: if any request is invalid (unknown workflow, bad input, an
+   * idempotency key reused with a different input), the call fails naming it as
+   * `runs[i]` and creates nothing. Keys repeated within the call or already held
+   * return the run that holds them with `created = false`.
+   */
+  triggerRuns: {
+    path: "/braid.v1.RunService/TriggerRuns" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: TriggerRunsRequest): Buffer => Buffer.from(TriggerRunsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TriggerRunsRequest => TriggerRunsRequest.decode(value),
+    responseSerialize: (value: TriggerRunsResponse): Buffer => Buffer.from(TriggerRunsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TriggerRunsResponse => TriggerRunsResponse.decode(value),
+  },
   /** A run with its tasks and their states. */
   getRun: {
     path: "/braid.v1.RunService/GetRun" as const,
@@ -1968,6 +2245,14 @@ export interface RunServiceServer extends UntypedServiceImplementation {
    * the same key with a different input fails with ALREADY_EXISTS.
    */
   triggerRun: handleUnaryCall<TriggerRunRequest, TriggerRunResponse>;
+  /**
+   * The bulk form of TriggerRun: up to 1,000 runs in one call and one transaction.
+   * All or nothing: if any request is invalid (unknown workflow, bad input, an
+   * idempotency key reused with a different input), the call fails naming it as
+   * `runs[i]` and creates nothing. Keys repeated within the call or already held
+   * return the run that holds them with `created = false`.
+   */
+  triggerRuns: handleUnaryCall<TriggerRunsRequest, TriggerRunsResponse>;
   /** A run with its tasks and their states. */
   getRun: handleUnaryCall<GetRunRequest, GetRunResponse>;
   /** Runs newest first, filtered, with cursor pagination (tasks not included). */
@@ -1998,6 +2283,28 @@ export interface RunServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: TriggerRunResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The bulk form of TriggerRun: up to 1,000 runs in one call and one transaction.
+   * All or nothing: if any request is invalid (unknown workflow, bad input, an
+   * idempotency key reused with a different input), the call fails naming it as
+   * `runs[i]` and creates nothing. Keys repeated within the call or already held
+   * return the run that holds them with `created = false`.
+   */
+  triggerRuns(
+    request: TriggerRunsRequest,
+    callback: (error: ServiceError | null, response: TriggerRunsResponse) => void,
+  ): ClientUnaryCall;
+  triggerRuns(
+    request: TriggerRunsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TriggerRunsResponse) => void,
+  ): ClientUnaryCall;
+  triggerRuns(
+    request: TriggerRunsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TriggerRunsResponse) => void,
   ): ClientUnaryCall;
   /** A run with its tasks and their states. */
   getRun(

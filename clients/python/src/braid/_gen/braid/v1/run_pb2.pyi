@@ -108,6 +108,28 @@ class TriggerRunResponse(_message.Message):
     created: bool
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
 
+class TriggerRunsRequest(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[TriggerRunRequest]
+    def __init__(self, runs: _Optional[_Iterable[_Union[TriggerRunRequest, _Mapping]]] = ...) -> None: ...
+
+class TriggerRunsResponse(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[TriggeredRun]
+    def __init__(self, runs: _Optional[_Iterable[_Union[TriggeredRun, _Mapping]]] = ...) -> None: ...
+
+class TriggeredRun(_message.Message):
+    __slots__ = ("run_id", "created", "state")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    created: bool
+    state: _common_pb2.RunState
+    def __init__(self, run_id: _Optional[str] = ..., created: _Optional[bool] = ..., state: _Optional[_Union[_common_pb2.RunState, str]] = ...) -> None: ...
+
 class GetRunRequest(_message.Message):
     __slots__ = ("run_id",)
     RUN_ID_FIELD_NUMBER: _ClassVar[int]

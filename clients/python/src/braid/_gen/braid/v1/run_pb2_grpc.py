@@ -40,6 +40,11 @@ class RunServiceStub:
                 request_serializer=braid_dot_v1_dot_run__pb2.TriggerRunRequest.SerializeToString,
                 response_deserializer=braid_dot_v1_dot_run__pb2.TriggerRunResponse.FromString,
                 _registered_method=True)
+        self.TriggerRuns = channel.unary_unary(
+                '/braid.v1.RunService/TriggerRuns',
+                request_serializer=braid_dot_v1_dot_run__pb2.TriggerRunsRequest.SerializeToString,
+                response_deserializer=braid_dot_v1_dot_run__pb2.TriggerRunsResponse.FromString,
+                _registered_method=True)
         self.GetRun = channel.unary_unary(
                 '/braid.v1.RunService/GetRun',
                 request_serializer=braid_dot_v1_dot_run__pb2.GetRunRequest.SerializeToString,
@@ -70,6 +75,17 @@ class RunServiceServicer:
         """Creates a run and all its tasks in one transaction. With an idempotency
         key, a repeated trigger returns the existing run with `created = false`;
         the same key with a different input fails with ALREADY_EXISTS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TriggerRuns(self, request, context):
+        """The bulk form of TriggerRun: up to 1,000 runs in one call and one transaction.
+        All or nothing: if any request is invalid (unknown workflow, bad input, an
+        idempotency key reused with a different input), the call fails naming it as
+        `runs[i]` and creates nothing. Keys repeated within the call or already held
+        return the run that holds them with `created = false`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -110,6 +126,11 @@ def add_RunServiceServicer_to_server(servicer, server):
                     servicer.TriggerRun,
                     request_deserializer=braid_dot_v1_dot_run__pb2.TriggerRunRequest.FromString,
                     response_serializer=braid_dot_v1_dot_run__pb2.TriggerRunResponse.SerializeToString,
+            ),
+            'TriggerRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.TriggerRuns,
+                    request_deserializer=braid_dot_v1_dot_run__pb2.TriggerRunsRequest.FromString,
+                    response_serializer=braid_dot_v1_dot_run__pb2.TriggerRunsResponse.SerializeToString,
             ),
             'GetRun': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRun,
@@ -160,6 +181,33 @@ class RunService:
             '/braid.v1.RunService/TriggerRun',
             braid_dot_v1_dot_run__pb2.TriggerRunRequest.SerializeToString,
             braid_dot_v1_dot_run__pb2.TriggerRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TriggerRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/braid.v1.RunService/TriggerRuns',
+            braid_dot_v1_dot_run__pb2.TriggerRunsRequest.SerializeToString,
+            braid_dot_v1_dot_run__pb2.TriggerRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,
