@@ -6,7 +6,7 @@ mod common;
 use braid_control_plane::domain::records::{RunDetail, TaskError};
 use braid_control_plane::domain::state::{RunState, TaskState};
 use braid_control_plane::engine::ExecSettings;
-use braid_control_plane::engine::complete::{Outcome, Verdict};
+use braid_control_plane::engine::complete::{Completion, Outcome, Verdict};
 use braid_control_plane::engine::dispatch::Assignment;
 use braid_control_plane::engine::trigger::TriggerRequest;
 use braid_control_plane::store::dead_letters::DeadLetterFilter;
@@ -349,3 +349,64 @@ async fn releasing(db: &TestDb) {
     assert_eq!(outcomes, ["released", "succeeded"]);
 }
 on_both_backends!(a_released_lease_is_offered_again_without_spending_an_attempt, releasing);
+
+/// Many results in one transaction: each decided in order against what the ones before it changed.
+async fn batched_results(db: &TestDb) {
+    let id = start(db, FAN, "{}").await;
+    let e = &db.engine;
+    let a = lease_ready(db, id, "w1").await.remove(0);
+    e.complete(&tenant(), a.key, ok(json!({"a": 1}))).await.unwrap();
+    let mid = lease_ready(db, id, "w1").await;
+    assert_eq!(mid.len(), 3);
+    let mut stale = mid[1].key;
+    stale.lease_id = Uuid::now_v7();
+    let batch = vec![
+        Completion { key: mid[0].key, outcome: ok(json!({"b": 1})) },
+        // The same result again in the same batch: accepted again, changing nothing.
+        Completion { key: mid[0].key, outcome: ok(json!({"b": 1})) },
+        Completion { key: stale, outcome: ok(json!({"zombie": true})) },
+        Completion { key: mid[1].key, outcome: ok(json!({"b": 2})) },
+        Completion { key: mid[2].key, outcome: fail(true) },
+        Completion { key: mid[2].key, outcome: ok(json!({"late": true})) },
+    ];
+    let verdicts: Vec<Verdict> = e.complete_many(&tenant(), batch).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(verdicts[0], Verdict::Accepted);
+    assert_eq!(verdicts[1], Verdict::Accepted);
+    assert!(matches!(&verdicts[2], Verdict::Stale { reason } if reason.contains("not current")), "{verdicts:?}");
+    assert_eq!(verdicts[3], Verdict::Accepted);
+    assert_eq!(verdicts[4], Verdict::Accepted, "the failure schedules a retry");
+    assert!(matches!(&verdicts[5], Verdict::Stale { .. }), "a result after the retry was scheduled is stale");
+    let r = run(db, id).await;
+    assert_eq!(state_of(&r, "b1"), TaskState::Succeeded);
+    assert_eq!(state_of(&r, "b2"), TaskState::Succeeded);
+    assert_eq!(state_of(&r, "b3"), TaskState::Ready);
+    assert_eq!(state_of(&r, "c"), TaskState::Pending);
+    let b2 = r.tasks.iter().find(|t| t.name == "b2").unwrap();
+    assert_eq!(b2.output.as_deref(), Some(r#"{"b":2}"#), "the zombie's output was not written");
+    let (events, _) = e.run_events(&tenant(), id, 0, 1000).await.unwrap();
+    let seq: Vec<u64> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(seq, (1..=seq.len() as u64).collect::<Vec<_>>(), "gapless sequence");
+    let kinds: Vec<&str> = events.iter().rev().take(3).map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["task_retry_scheduled", "task_succeeded", "task_succeeded"]);
+}
+on_both_backends!(a_batch_of_results_is_decided_in_order_in_one_transaction, batched_results);
+
+/// One run's DAG finished by a single batch: the dependents released and the run ended once.
+async fn batch_finishes_run(db: &TestDb) {
+    let id = start(db, FAN, "{}").await;
+    let e = &db.engine;
+    let a = lease_ready(db, id, "w1").await.remove(0);
+    e.complete(&tenant(), a.key, ok(json!({}))).await.unwrap();
+    let mid = lease_ready(db, id, "w1").await;
+    let batch = mid.iter().map(|m| Completion { key: m.key, outcome: ok(json!({})) }).collect();
+    assert!(e.complete_many(&tenant(), batch).await.into_iter().all(|v| v.unwrap() == Verdict::Accepted));
+    let c = lease_ready(db, id, "w1").await;
+    assert_eq!(c.len(), 1, "the fan-in is ready once all three succeeded in one batch");
+    let failed = vec![Completion { key: c[0].key, outcome: fail(false) }];
+    e.complete_many(&tenant(), failed).await.into_iter().for_each(|v| assert_eq!(v.unwrap(), Verdict::Accepted));
+    let r = run(db, id).await;
+    assert_eq!(r.run.state, RunState::Failed);
+    let (events, _) = e.run_events(&tenant(), id, 0, 1000).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.kind == "run_failed").count(), 1);
+}
+on_both_backends!(a_batch_that_completes_a_fan_in_releases_it_once, batch_finishes_run);

@@ -5,12 +5,14 @@ use crate::domain::limits::MAX_INPUT_BYTES;
 use crate::domain::records::{TaskError, Tenant};
 use crate::domain::retry::RetryPolicy;
 use crate::domain::state::{RunState, TaskState};
-use crate::store::entity::task;
+use crate::store::entity::{run, task};
 use crate::store::events::NewEvent;
 use crate::store::leases::{self, LeaseKey, Transition};
-use crate::store::{StoreError, corrupt, dead_letters, events, progress};
+use crate::store::{StoreError, bulk, corrupt, dead_letters, events, progress};
 use serde_json::json;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+use uuid::Uuid;
 
 /// Largest task output accepted, in bytes (the same bound as run inputs).
 pub const MAX_OUTPUT_BYTES: usize = MAX_INPUT_BYTES;
@@ -86,38 +88,240 @@ fn error_json(e: &TaskError) -> String {
     serde_json::to_string(e).unwrap_or_else(|_| "{}".into())
 }
 
+/// One reported outcome of one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub key: LeaseKey,
+    pub outcome: Outcome,
+}
+
+/// A locked run with its tasks as this transaction sees them, kept up to date in memory
+/// with what the batch writes, and the events it appends.
+struct RunWork {
+    run: run::Model,
+    tasks: Vec<task::Model>,
+    log: Vec<NewEvent>,
+    /// A task of the run ended for good (it may be finished now).
+    settled: bool,
+}
+
+/// The writes of one batch, gathered while its outcomes are decided in memory.
+#[derive(Default)]
+struct Writes {
+    endings: Vec<bulk::Ending>,
+    attempts: Vec<bulk::AttemptRecord>,
+    pending: BTreeMap<Uuid, bulk::PendingChange>,
+    skipped: Vec<Uuid>,
+    late: Vec<(LeaseKey, Option<String>, Option<String>)>,
+    dead: Vec<(Uuid, usize, TaskError)>,
+    ready: Vec<(String, Uuid)>,
+}
+
 impl Engine {
     /// Applies the outcome of the attempt `key`, if that lease is still current (fencing).
     pub async fn complete(&self, tenant: &Tenant, key: LeaseKey, outcome: Outcome) -> Result<Verdict, EngineError> {
-        let outcome = checked(outcome);
+        let mut verdicts = self.complete_batch(tenant, vec![Completion { key, outcome }]).await?;
+        verdicts.pop().ok_or_else(|| corrupt("a batch of one gave no verdict").into())
+    }
+
+    /// Applies many outcomes in one transaction, in order, and gives a verdict for each. When the
+    /// batch cannot be applied as a whole, each outcome is applied on its own, so that one bad
+    /// row costs only its own result.
+    pub async fn complete_many(&self, tenant: &Tenant, items: Vec<Completion>) -> Vec<Result<Verdict, EngineError>> {
+        if items.len() == 1 {
+            return vec![
+                self.complete_batch(tenant, items)
+                    .await
+                    .and_then(|mut v| v.pop().ok_or_else(|| corrupt("a batch of one gave no verdict").into())),
+            ];
+        }
+        match self.complete_batch(tenant, items.clone()).await {
+            Ok(verdicts) => verdicts.into_iter().map(Ok).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, count = items.len(), "a batch of results failed; applying them one by one");
+                let mut out = Vec::with_capacity(items.len());
+                for c in items {
+                    out.push(self.complete(tenant, c.key, c.outcome).await);
+                }
+                out
+            }
+        }
+    }
+
+    /// Applies `items` in one transaction: the runs of their tasks are locked (in id order), their
+    /// tasks read once, every outcome decided in memory in order (so a result repeated within
+    /// the batch sees the first one's effect), and each kind of change written in one statement.
+    async fn complete_batch(&self, tenant: &Tenant, items: Vec<Completion>) -> Result<Vec<Verdict>, EngineError> {
+        let items: Vec<Completion> =
+            items.into_iter().map(|c| Completion { key: c.key, outcome: checked(c.outcome) }).collect();
         let now = self.now();
         let db_now = self.db_now(now);
         let backend = self.store.backend();
+        let mut ids: Vec<Uuid> = items.iter().map(|c| c.key.task_id).collect();
+        ids.sort();
+        ids.dedup();
         let txn = self.store.begin().await?;
-        // Lock order everywhere: run, then its tasks.
-        let Some(found) = leases::current(&txn, tenant, &[key.task_id]).await?.into_iter().next() else {
-            return Ok(Verdict::Stale { reason: format!("no task {}", key.task_id) });
-        };
-        let run = progress::lock_run(&txn, backend, tenant, found.run_id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("task {} has no run", found.run_id)))?;
-        let t = leases::lock(&txn, backend, tenant, key.task_id).await?.ok_or_else(|| corrupt("task vanished"))?;
-        let holds = t.attempt == i32::try_from(key.attempt).unwrap_or(-1) && t.lease_id == Some(key.lease_id);
-        if holds && t.state == TaskState::Cancelled.as_str() {
-            // Recorded on the attempt, but it changes nothing: the run was cancelled.
-            let (err, out) = match &outcome {
-                Outcome::Succeeded { output_json } => (None, Some(output_json.clone())),
-                Outcome::Failed(e) => (Some(error_json(e)), None),
-                Outcome::LeaseExpired => (None, None),
-            };
-            leases::record_late_result(&txn, tenant, key, err, out).await?;
-            txn.commit().await.map_err(StoreError::from)?;
-            return Ok(Verdict::Stale {
-                reason: "the task was cancelled; the result is recorded but changes nothing".into(),
-            });
+        // Lock order everywhere: runs (by id), then their tasks.
+        let locked = bulk::lock_runs_of_tasks(&txn, backend, tenant, &ids).await?;
+        let run_ids: Vec<Uuid> = locked.iter().map(|r| r.id).collect();
+        let mut work: BTreeMap<Uuid, RunWork> = locked
+            .into_iter()
+            .map(|run| (run.id, RunWork { run, tasks: Vec::new(), log: Vec::new(), settled: false }))
+            .collect();
+        for t in bulk::tasks_of_runs(&txn, backend, tenant, &run_ids).await? {
+            if let Some(w) = work.get_mut(&t.run_id) {
+                w.tasks.push(t);
+            }
         }
+        // Expiry verdicts (the reaper's) need the lease's expiry as of now: lock those tasks so
+        // that a heartbeat cannot extend them in between, and read the database's now.
+        let expiring: Vec<Uuid> =
+            items.iter().filter(|c| c.outcome == Outcome::LeaseExpired).map(|c| c.key.task_id).collect();
+        let expiry_now = if expiring.is_empty() {
+            None
+        } else {
+            for fresh in bulk::lock_tasks(&txn, backend, tenant, &expiring).await? {
+                if let Some(t) = work.get_mut(&fresh.run_id).and_then(|w| w.tasks.iter_mut().find(|t| t.id == fresh.id))
+                {
+                    *t = fresh;
+                }
+            }
+            Some(crate::store::dbtime::read(&txn, backend, now).await?)
+        };
+        let where_is: HashMap<Uuid, (Uuid, usize)> =
+            work.values().flat_map(|w| w.tasks.iter().enumerate().map(move |(i, t)| (t.id, (w.run.id, i)))).collect();
+
+        let mut writes = Writes::default();
+        let mut verdicts: Vec<Option<Verdict>> = vec![None; items.len()];
+        // Results that did not hold the lease: (item, why), told apart from resends below.
+        let mut not_current: Vec<(usize, String)> = Vec::new();
+        for (i, c) in items.iter().enumerate() {
+            let key = c.key;
+            let Some(&(run_id, at)) = where_is.get(&key.task_id) else {
+                verdicts[i] = Some(Verdict::Stale { reason: format!("no task {}", key.task_id) });
+                continue;
+            };
+            let w = work.get_mut(&run_id).ok_or_else(|| corrupt("located task without its run"))?;
+            let t = &w.tasks[at];
+            let holds = t.attempt == i32::try_from(key.attempt).unwrap_or(-1) && t.lease_id == Some(key.lease_id);
+            if holds && t.state == TaskState::Cancelled.as_str() {
+                // Recorded on the attempt, but it changes nothing: the run was cancelled.
+                let (err, out) = match &c.outcome {
+                    Outcome::Succeeded { output_json } => (None, Some(output_json.clone())),
+                    Outcome::Failed(e) => (Some(error_json(e)), None),
+                    Outcome::LeaseExpired => (None, None),
+                };
+                writes.late.push((key, err, out));
+                verdicts[i] = Some(Verdict::Stale {
+                    reason: "the task was cancelled; the result is recorded but changes nothing".into(),
+                });
+                continue;
+            }
+            let expired = match (&c.outcome, expiry_now) {
+                (Outcome::LeaseExpired, Some(now)) => t.lease_expires_at.is_some_and(|e| e < now),
+                (Outcome::LeaseExpired, None) => false,
+                (Outcome::Succeeded { .. } | Outcome::Failed(_), _) => true,
+            };
+            if !(holds && t.state == TaskState::Leased.as_str() && expired) {
+                let why = format!(
+                    "lease {} of attempt {} is not current: the task is {} at attempt {}",
+                    key.lease_id, key.attempt, t.state, t.attempt
+                );
+                not_current.push((i, why));
+                continue;
+            }
+            self.decide(w, at, key, &c.outcome, &mut writes)?;
+            verdicts[i] = Some(Verdict::Accepted);
+        }
+        let mut changes = Vec::new();
+        let mut firsts: Vec<(Uuid, i64)> = Vec::new();
+        for w in work.values_mut() {
+            if w.settled {
+                finish_if_done(w)?;
+            }
+            if w.log.is_empty() {
+                continue;
+            }
+            let end = match w.run.state.as_str() {
+                s if s == RunState::Succeeded.as_str() => {
+                    Some((RunState::Succeeded.as_str(), w.run.output.clone(), None))
+                }
+                s if s == RunState::Failed.as_str() => Some((RunState::Failed.as_str(), None, w.run.reason.clone())),
+                _ => None,
+            };
+            let first = w.run.next_event_seq + 1;
+            w.run.next_event_seq += i64::try_from(w.log.len()).map_err(corrupt)?;
+            changes.push(bulk::RunChange { id: w.run.id, next_event_seq: w.run.next_event_seq, end });
+            firsts.push((w.run.id, first));
+        }
+
+        let written = bulk::end_attempts(&txn, backend, tenant, &writes.endings, db_now).await?;
+        if written.len() != writes.endings.len() {
+            // Every writer of these tasks holds their run's lock, which this transaction has.
+            return Err(corrupt(format!(
+                "{} of {} fenced results applied under the run locks",
+                written.len(),
+                writes.endings.len()
+            ))
+            .into());
+        }
+        bulk::close_attempts(&txn, backend, tenant, &writes.attempts, db_now).await?;
+        for (key, err, out) in writes.late {
+            leases::record_late_result(&txn, tenant, key, err, out).await?;
+        }
+        let pending: Vec<bulk::PendingChange> = writes.pending.into_values().collect();
+        bulk::update_pending(&txn, backend, &pending, db_now).await?;
+        progress::set_task_state(&txn, &writes.skipped, &[TaskState::Pending], TaskState::Skipped, db_now).await?;
+        for (run_id, at, e) in &writes.dead {
+            let w = work.get(run_id).ok_or_else(|| corrupt("dead letter without its run"))?;
+            let t = &w.tasks[*at];
+            let row = dead_letters::NewDeadLetter {
+                task_id: t.id,
+                run_id: *run_id,
+                workflow_name: &w.run.workflow_name,
+                workflow_version: w.run.workflow_version,
+                task_name: &t.name,
+                task_type: &t.task_type,
+                error_json: &error_json(e),
+                error_type: &e.kind,
+                attempts: t.attempt,
+                now,
+            };
+            dead_letters::insert(&txn, tenant, &row).await?;
+        }
+        bulk::update_runs(&txn, backend, tenant, &changes, db_now).await?;
+        let numbered: Vec<(Uuid, i64, &[NewEvent])> =
+            firsts.iter().filter_map(|(id, first)| work.get(id).map(|w| (*id, *first, w.log.as_slice()))).collect();
+        events::insert_numbered(&txn, tenant, &numbered, now).await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        self.publish(tenant, &writes.ready).await;
+
+        // The same result sent again (its ack was lost) is accepted again, changing nothing.
+        for (i, why) in not_current {
+            let c = &items[i];
+            let recorded = leases::attempt_outcome(self.store.conn(), tenant, c.key).await?;
+            let repeat = match (&c.outcome, recorded.as_deref()) {
+                (Outcome::Succeeded { .. }, Some("succeeded")) | (Outcome::Failed(_), Some("failed")) => true,
+                (Outcome::Succeeded { .. } | Outcome::Failed(_) | Outcome::LeaseExpired, _) => false,
+            };
+            verdicts[i] = Some(if repeat { Verdict::Accepted } else { Verdict::Stale { reason: why } });
+        }
+        verdicts.into_iter().map(|v| v.ok_or_else(|| corrupt("an outcome got no verdict").into())).collect()
+    }
+
+    /// Decides in memory what the current attempt `key` of task `at` of `w` ending with
+    /// `outcome` changes, and gathers the writes.
+    fn decide(
+        &self,
+        w: &mut RunWork,
+        at: usize,
+        key: LeaseKey,
+        outcome: &Outcome,
+        writes: &mut Writes,
+    ) -> Result<(), EngineError> {
+        let t = &w.tasks[at];
         let policy: RetryPolicy = serde_json::from_str(&t.retry_policy).map_err(corrupt)?;
-        let (transition, attempt_outcome, final_error) = match &outcome {
+        let (transition, attempt_outcome, final_error) = match outcome {
             Outcome::Succeeded { output_json } => {
                 (Transition::Succeeded { output: output_json.clone() }, "succeeded", None)
             }
@@ -132,83 +336,49 @@ impl Engine {
                 self.after_failure(&policy, key.attempt, t.max_attempts, e, "lease_expired")
             }
         };
-        let expired_only = outcome == Outcome::LeaseExpired;
-        if !leases::transition(&txn, tenant, key, &transition, expired_only, db_now).await? {
-            // The same result sent again (its ack was lost) is accepted again, changing nothing.
-            let recorded = leases::attempt_outcome(&txn, tenant, key).await?;
-            let repeat = match (&outcome, recorded.as_deref()) {
-                (Outcome::Succeeded { .. }, Some("succeeded")) | (Outcome::Failed(_), Some("failed")) => true,
-                (Outcome::Succeeded { .. } | Outcome::Failed(_) | Outcome::LeaseExpired, _) => false,
-            };
-            if repeat {
-                return Ok(Verdict::Accepted);
-            }
-            return Ok(Verdict::Stale {
-                reason: format!(
-                    "lease {} of attempt {} is not current: the task is {} at attempt {}",
-                    key.lease_id, key.attempt, t.state, t.attempt
-                ),
-            });
+        let name = t.name.clone();
+        let (state, output, err, delay) = match &transition {
+            Transition::Succeeded { output } => (TaskState::Succeeded, Some(output.clone()), None, Duration::ZERO),
+            Transition::Retry { error_json, delay } => (TaskState::Ready, None, Some(error_json.clone()), *delay),
+            Transition::Failed { error_json } => (TaskState::Failed, None, Some(error_json.clone()), Duration::ZERO),
+        };
+        writes.endings.push(bulk::Ending { key, state, output: output.clone(), last_error: err.clone(), delay });
+        writes.attempts.push(bulk::AttemptRecord {
+            key,
+            outcome: attempt_outcome,
+            error: err.clone(),
+            output: output.clone(),
+        });
+        let t = &mut w.tasks[at];
+        t.state = state.as_str().to_owned();
+        t.lease_expires_at = None;
+        if let Some(o) = output {
+            t.output = Some(o);
         }
-        let (err_json, output) = match (&transition, &final_error) {
-            (Transition::Succeeded { output }, _) => (None, Some(output.clone())),
-            (Transition::Retry { error_json, .. } | Transition::Failed { error_json }, _) => {
-                (Some(error_json.clone()), None)
-            }
-        };
-        leases::finish_attempt(&txn, tenant, key, attempt_outcome, err_json, output, db_now).await?;
-
-        let mut log = Vec::new();
-        let mut ready = Vec::new();
-        // The run's tasks as this transaction sees them (this task already moved), read once
-        // and kept up to date in memory with what the rest of this completion writes.
-        let mut all = match transition {
-            Transition::Retry { .. } => Vec::new(),
-            Transition::Succeeded { .. } | Transition::Failed { .. } => {
-                progress::tasks_of_run(&txn, tenant, run.id).await?
-            }
-        };
+        if let Some(e) = err {
+            t.last_error = Some(e);
+        }
         match &transition {
             Transition::Succeeded { .. } => {
-                log.push(NewEvent::task("task_succeeded", &t.name, Some(key.attempt), json!({})));
-                ready = self.release_dependents(&txn, &mut all, &t, &mut log, db_now).await?;
+                w.log.push(NewEvent::task("task_succeeded", &name, Some(key.attempt), json!({})));
+                release_dependents(w, &name, writes)?;
+                w.settled = true;
             }
-            Transition::Retry { delay, error_json } => log.push(NewEvent::task(
+            Transition::Retry { delay, error_json } => w.log.push(NewEvent::task(
                 "task_retry_scheduled",
-                &t.name,
+                &name,
                 Some(key.attempt),
                 json!({"delay_ms": u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "error": serde_json::from_str::<serde_json::Value>(error_json).unwrap_or_default()}),
             )),
-            Transition::Failed { error_json } => {
-                let e = final_error.as_ref().ok_or_else(|| corrupt("failure without error"))?;
-                log.push(NewEvent::task("task_failed", &t.name, Some(key.attempt), json!({"error": e})));
-                dead_letters::insert(
-                    &txn,
-                    tenant,
-                    &dead_letters::NewDeadLetter {
-                        task_id: t.id,
-                        run_id: run.id,
-                        workflow_name: &run.workflow_name,
-                        workflow_version: run.workflow_version,
-                        task_name: &t.name,
-                        task_type: &t.task_type,
-                        error_json,
-                        error_type: &e.kind,
-                        attempts: t.attempt,
-                        now,
-                    },
-                )
-                .await?;
-                skip_downstream(&txn, &mut all, &t.name, &mut log, db_now).await?;
+            Transition::Failed { .. } => {
+                let e = final_error.ok_or_else(|| corrupt("failure without error"))?;
+                w.log.push(NewEvent::task("task_failed", &name, Some(key.attempt), json!({"error": e})));
+                writes.dead.push((w.run.id, at, e));
+                skip_downstream(w, &name, writes)?;
+                w.settled = true;
             }
         }
-        if !matches!(transition, Transition::Retry { .. }) {
-            self.maybe_finish_run(&txn, tenant, &run, &all, &mut log, db_now).await?;
-        }
-        events::append(&txn, tenant, run.id, &log, now).await?;
-        txn.commit().await.map_err(StoreError::from)?;
-        self.publish(tenant, &ready).await;
-        Ok(Verdict::Accepted)
+        Ok(())
     }
 
     /// The transition after a failed attempt: a retry with backoff while attempts and
@@ -229,121 +399,75 @@ impl Engine {
             (Transition::Failed { error_json: error_json(&e) }, attempt_outcome, Some(e))
         }
     }
+}
 
-    /// Dependents of `done` whose dependencies have now all succeeded become ready.
-    async fn release_dependents<C: sea_orm::ConnectionTrait>(
-        &self,
-        c: &C,
-        all: &mut [task::Model],
-        done: &task::Model,
-        log: &mut Vec<NewEvent>,
-        now: crate::store::dbtime::DbNow,
-    ) -> Result<Vec<(String, uuid::Uuid)>, EngineError> {
-        let mut dependents = Vec::new();
-        let mut now_ready = Vec::new();
-        for t in all.iter_mut().filter(|t| t.state == TaskState::Pending.as_str()) {
-            let deps: Vec<String> = serde_json::from_str(&t.depends_on).map_err(corrupt)?;
-            if deps.contains(&done.name) {
-                dependents.push(t.id);
-                t.pending_deps -= 1;
-                if t.pending_deps <= 0 {
-                    t.state = TaskState::Ready.as_str().to_owned();
-                    now_ready.push((t.task_type.clone(), t.id, t.name.clone()));
-                }
-            }
+/// Dependents of `done` whose dependencies have now all succeeded become ready.
+fn release_dependents(w: &mut RunWork, done: &str, writes: &mut Writes) -> Result<(), EngineError> {
+    for t in w.tasks.iter_mut().filter(|t| t.state == TaskState::Pending.as_str()) {
+        let deps: Vec<String> = serde_json::from_str(&t.depends_on).map_err(corrupt)?;
+        if !deps.iter().any(|d| d == done) {
+            continue;
         }
-        progress::decrement_pending(c, &dependents, now).await?;
-        let ids: Vec<_> = now_ready.iter().map(|(_, id, _)| *id).collect();
-        progress::set_task_state(c, &ids, &[TaskState::Pending], TaskState::Ready, now).await?;
-        log.extend(now_ready.iter().map(|(_, _, name)| NewEvent::task("task_ready", name, None, json!({}))));
-        Ok(now_ready.into_iter().map(|(task_type, id, _)| (task_type, id)).collect())
+        t.pending_deps -= 1;
+        let ready = t.pending_deps <= 0;
+        if ready {
+            t.state = TaskState::Ready.as_str().to_owned();
+            writes.ready.push((t.task_type.clone(), t.id));
+            w.log.push(NewEvent::task("task_ready", &t.name, None, json!({})));
+        }
+        writes.pending.insert(t.id, bulk::PendingChange { id: t.id, pending_deps: t.pending_deps, ready });
     }
+    Ok(())
+}
 
-    /// Ends the run when no task can move any more: succeeded if every task did, else failed.
-    async fn maybe_finish_run<C: sea_orm::ConnectionTrait>(
-        &self,
-        c: &C,
-        tenant: &Tenant,
-        run: &crate::store::entity::run::Model,
-        all: &[task::Model],
-        log: &mut Vec<NewEvent>,
-        now: crate::store::dbtime::DbNow,
-    ) -> Result<(), EngineError> {
-        let states: Vec<TaskState> = all.iter().map(|t| t.state.parse().map_err(corrupt)).collect::<Result<_, _>>()?;
-        let open = states.iter().any(|s| match s {
-            TaskState::Pending | TaskState::Ready | TaskState::Leased => true,
-            TaskState::Succeeded | TaskState::Failed | TaskState::Cancelled | TaskState::Skipped => false,
-        });
-        if open {
-            return Ok(());
-        }
-        if states.iter().all(|s| *s == TaskState::Succeeded) {
-            let output = sink_outputs(all)?;
-            if progress::set_run_state(
-                c,
-                tenant,
-                run.id,
-                &[RunState::Running],
-                RunState::Succeeded,
-                Some(output),
-                None,
-                now,
-            )
-            .await?
-            {
-                log.push(NewEvent::run("run_succeeded", json!({})));
-            }
-        } else {
-            let failed: Vec<&str> =
-                all.iter().filter(|t| t.state == TaskState::Failed.as_str()).map(|t| t.name.as_str()).collect();
-            let reason = format!("task(s) failed: {}", failed.join(", "));
-            if progress::set_run_state(
-                c,
-                tenant,
-                run.id,
-                &[RunState::Running],
-                RunState::Failed,
-                None,
-                Some(reason.clone()),
-                now,
-            )
-            .await?
-            {
-                log.push(NewEvent::run("run_failed", json!({"reason": reason})));
-            }
-        }
-        Ok(())
+/// Ends the run in memory when no task can move any more: succeeded if every task did, else failed.
+fn finish_if_done(w: &mut RunWork) -> Result<(), EngineError> {
+    if w.run.state != RunState::Running.as_str() {
+        return Ok(());
     }
+    let states: Vec<TaskState> = w.tasks.iter().map(|t| t.state.parse().map_err(corrupt)).collect::<Result<_, _>>()?;
+    let open = states.iter().any(|s| match s {
+        TaskState::Pending | TaskState::Ready | TaskState::Leased => true,
+        TaskState::Succeeded | TaskState::Failed | TaskState::Cancelled | TaskState::Skipped => false,
+    });
+    if open {
+        return Ok(());
+    }
+    if states.iter().all(|s| *s == TaskState::Succeeded) {
+        w.run.state = RunState::Succeeded.as_str().to_owned();
+        w.run.output = Some(sink_outputs(&w.tasks)?);
+        w.log.push(NewEvent::run("run_succeeded", json!({})));
+    } else {
+        let failed: Vec<&str> =
+            w.tasks.iter().filter(|t| t.state == TaskState::Failed.as_str()).map(|t| t.name.as_str()).collect();
+        let reason = format!("task(s) failed: {}", failed.join(", "));
+        w.run.state = RunState::Failed.as_str().to_owned();
+        w.run.reason = Some(reason.clone());
+        w.log.push(NewEvent::run("run_failed", json!({"reason": reason})));
+    }
+    Ok(())
 }
 
 /// Pending tasks downstream of `failed` (transitively) are skipped: they can never run.
-async fn skip_downstream<C: sea_orm::ConnectionTrait>(
-    c: &C,
-    all: &mut [task::Model],
-    failed: &str,
-    log: &mut Vec<NewEvent>,
-    now: crate::store::dbtime::DbNow,
-) -> Result<(), EngineError> {
+fn skip_downstream(w: &mut RunWork, failed: &str, writes: &mut Writes) -> Result<(), EngineError> {
     let mut blocked: HashSet<String> = HashSet::from([failed.to_owned()]);
-    let mut skip = Vec::new();
     loop {
-        let before = skip.len();
-        for t in all.iter_mut().filter(|t| t.state == TaskState::Pending.as_str()) {
+        let mut changed = false;
+        for t in w.tasks.iter_mut().filter(|t| t.state == TaskState::Pending.as_str()) {
             let deps: Vec<String> = serde_json::from_str(&t.depends_on).map_err(corrupt)?;
             if deps.iter().any(|d| blocked.contains(d)) {
                 blocked.insert(t.name.clone());
                 t.state = TaskState::Skipped.as_str().to_owned();
-                skip.push((t.id, t.name.clone()));
+                writes.skipped.push(t.id);
+                writes.pending.remove(&t.id);
+                w.log.push(NewEvent::task("task_skipped", &t.name, None, json!({"because": failed})));
+                changed = true;
             }
         }
-        if skip.len() == before {
-            break;
+        if !changed {
+            return Ok(());
         }
     }
-    let ids: Vec<_> = skip.iter().map(|(id, _)| *id).collect();
-    progress::set_task_state(c, &ids, &[TaskState::Pending], TaskState::Skipped, now).await?;
-    log.extend(skip.iter().map(|(_, name)| NewEvent::task("task_skipped", name, None, json!({"because": failed}))));
-    Ok(())
 }
 
 /// The run's output: `{"task": output}` for every task nothing depends on.

@@ -4,7 +4,7 @@ use super::{Engine, EngineError};
 use crate::domain::records::Tenant;
 use crate::store::events::NewEvent;
 use crate::store::leases::{self, LeaseKey};
-use crate::store::{StoreError, events, progress, runs, tasks};
+use crate::store::{StoreError, bulk, events, runs};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -36,12 +36,15 @@ impl Engine {
         }
         let now = self.now();
         let db_now = self.db_now(now);
+        let backend = self.store.backend();
         let lease_id = Uuid::now_v7();
         let txn = self.store.begin().await?;
+        // A lease lost in a crash only means its task is offered again: no wait for the WAL flush.
+        bulk::relax_commit(&txn, backend).await?;
         // Lock order everywhere: runs (by id), then their tasks.
-        let candidate_runs = leases::runs_of(&txn, tenant, ids).await?;
-        progress::lock_runs(&txn, self.store.backend(), tenant, &candidate_runs).await?;
-        let leased = leases::lease(&txn, tenant, ids, worker_id, lease_id, self.settings.lease_ttl, db_now).await?;
+        let locked = bulk::lock_runs_of_tasks(&txn, backend, tenant, ids).await?;
+        let ttl = self.settings.lease_ttl;
+        let leased = bulk::lease(&txn, tenant, ids, worker_id, lease_id, ttl, db_now).await?;
         if leased.is_empty() {
             return Ok(Vec::new());
         }
@@ -56,14 +59,33 @@ impl Engine {
                 json!({"worker_id": worker_id}),
             ));
         }
+        let seq: HashMap<Uuid, i64> = locked.iter().map(|r| (r.id, r.next_event_seq)).collect();
+        let mut numbered = Vec::with_capacity(by_run.len());
+        let mut changes = Vec::with_capacity(by_run.len());
         for (run_id, log) in &by_run {
-            events::append(&txn, tenant, *run_id, log, now).await?;
+            let last = *seq.get(run_id).ok_or_else(|| StoreError::Corrupt(format!("run {run_id} was not locked")))?;
+            numbered.push((*run_id, last + 1, log.as_slice()));
+            changes.push(bulk::RunChange { id: *run_id, next_event_seq: last + log.len() as i64, end: None });
         }
-        let run_ids: Vec<Uuid> = by_run.keys().copied().collect();
-        let run_rows = runs::get_many(&txn, tenant, &run_ids).await?;
-        let outputs = tasks::outputs_of_runs(&txn, tenant, &run_ids).await?;
+        bulk::update_runs(&txn, backend, tenant, &changes, db_now).await?;
+        events::insert_numbered(&txn, tenant, &numbered, now).await?;
+        // Dependency outputs only for tasks that have dependencies.
+        let mut dep_names: Vec<String> = Vec::new();
+        let mut dep_runs: Vec<Uuid> = Vec::new();
+        for t in leased.iter().filter(|t| t.depends_on != "[]") {
+            let deps: Vec<String> = serde_json::from_str(&t.depends_on).map_err(crate::store::corrupt)?;
+            dep_names.extend(deps);
+            dep_runs.push(t.run_id);
+        }
+        dep_names.sort();
+        dep_names.dedup();
+        dep_runs.sort();
+        dep_runs.dedup();
+        let outputs = bulk::outputs_of(&txn, tenant, &dep_runs, &dep_names).await?;
         txn.commit().await.map_err(StoreError::from)?;
 
+        let run_rows: Vec<runs::StoredRun> =
+            locked.into_iter().filter(|r| by_run.contains_key(&r.id)).map(runs::to_record).collect::<Result<_, _>>()?;
         let runs: HashMap<Uuid, runs::StoredRun> = run_rows.into_iter().map(|r| (r.run.id, r)).collect();
         let mut out = Vec::with_capacity(leased.len());
         for t in leased {
@@ -110,6 +132,9 @@ impl Engine {
         }
         let db_now = self.db_now(self.now());
         let txn = self.store.begin().await?;
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.task_id).collect();
+        // Lock order everywhere: runs (by id), then their tasks.
+        bulk::lock_runs_of_tasks(&txn, self.store.backend(), tenant, &ids).await?;
         for key in keys {
             if leases::release(&txn, tenant, *key, db_now).await? {
                 leases::finish_attempt(&txn, tenant, *key, "released", None, None, db_now).await?;

@@ -1,13 +1,17 @@
 //! The repair loops' single passes: the reaper (expired leases) and the reconciler (queue restored from Postgres).
 
-use super::complete::{Outcome, Verdict};
+use super::complete::{Completion, Outcome, Verdict};
 use super::{Engine, EngineError};
+use crate::domain::records::Tenant;
 use crate::store::leases;
 use futures::StreamExt;
+use std::collections::BTreeMap;
 
 /// Expired leases handled per reaper pass.
 const REAP_BATCH: u64 = 500;
-/// Expired leases recovered at once (each in its own transaction; the pool has 16 connections by default).
+/// Expired leases of one tenant recovered in one transaction.
+const REAP_CHUNK: usize = 100;
+/// Transactions of recovery at once.
 const REAP_PARALLEL: usize = 4;
 /// Ready tasks republished per reconciler pass.
 const RECONCILE_BATCH: u64 = 1000;
@@ -19,15 +23,28 @@ impl Engine {
     pub async fn reap_once(&self) -> Result<usize, EngineError> {
         let db_now = self.db_now(self.now());
         let expired = leases::expired(self.store.conn(), REAP_BATCH, db_now).await?;
-        // Several at once: each is its own conditional transaction (run, then task locked), so a
-        // mass expiry (a fleet of workers lost at once) is not recovered one transaction at a time.
-        let verdicts: Vec<_> = futures::stream::iter(expired)
-            .map(|(tenant, key)| async move { (key, self.complete(&tenant, key, Outcome::LeaseExpired).await) })
+        // In batches per tenant (one transaction each), several at once, so a mass expiry (a
+        // fleet of workers lost at once) is not recovered one transaction at a time.
+        let mut by_tenant: BTreeMap<Tenant, Vec<Completion>> = BTreeMap::new();
+        for (tenant, key) in expired {
+            by_tenant.entry(tenant).or_default().push(Completion { key, outcome: Outcome::LeaseExpired });
+        }
+        let batches: Vec<(Tenant, Vec<Completion>)> = by_tenant
+            .into_iter()
+            .flat_map(|(tenant, items)| {
+                items.chunks(REAP_CHUNK).map(|c| (tenant.clone(), c.to_vec())).collect::<Vec<_>>()
+            })
+            .collect();
+        let verdicts: Vec<_> = futures::stream::iter(batches)
+            .map(|(tenant, items)| async move {
+                let keys: Vec<_> = items.iter().map(|c| c.key).collect();
+                keys.into_iter().zip(self.complete_many(&tenant, items).await).collect::<Vec<_>>()
+            })
             .buffer_unordered(REAP_PARALLEL)
             .collect()
             .await;
         let mut recovered = 0;
-        for (key, verdict) in verdicts {
+        for (key, verdict) in verdicts.into_iter().flatten() {
             match verdict {
                 Ok(Verdict::Accepted) => recovered += 1,
                 Ok(Verdict::Stale { .. }) => {}

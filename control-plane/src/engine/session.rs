@@ -1,14 +1,14 @@
 //! One worker stream: flow control by slots, dispatch from the queue into leases, results, heartbeats, drain.
 
-use super::complete::{Outcome, Verdict};
+use super::complete::{Completion, Outcome, Verdict};
 use super::dispatch::Assignment;
 use super::{Engine, EngineError};
 use crate::domain::limits::is_valid_name;
 use crate::domain::records::Tenant;
 use crate::store::leases::LeaseKey;
 use crate::store::workers::{self, WorkerRow};
-use futures::{Stream, StreamExt};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use futures::{FutureExt, Stream, StreamExt};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
@@ -19,6 +19,8 @@ use uuid::Uuid;
 pub const MAX_SLOTS: u32 = 10_000;
 /// Most task types one stream may serve.
 pub const MAX_TASK_TYPES: usize = 100;
+/// Most results of one stream applied in one transaction.
+const MAX_RESULT_BATCH: usize = 512;
 
 /// What a worker says first.
 #[derive(Debug, Clone, Default)]
@@ -241,10 +243,17 @@ impl Engine {
     where
         S: Stream<Item = Inbound> + Send + Unpin,
     {
+        // Messages read while gathering a batch of results, answered next.
+        let mut deferred: VecDeque<Inbound> = VecDeque::new();
+        let mut ended = false;
         loop {
-            let msg = tokio::select! {
-                m = inbound.next() => m,
-                () = stop.cancelled() => None,
+            let msg = match deferred.pop_front() {
+                Some(m) => Some(m),
+                None if ended => None,
+                None => tokio::select! {
+                    m = inbound.next() => m,
+                    () = stop.cancelled() => None,
+                },
             };
             let Some(msg) = msg else { return Ok(()) };
             match msg {
@@ -274,9 +283,29 @@ impl Engine {
                     }
                 }
                 Inbound::Result { task_id, attempt, lease_id, outcome } => {
-                    let ack = self.answer_result(tenant, task_id, attempt, lease_id, outcome, flow).await?;
+                    // Every result already received joins this one: one transaction for all.
+                    let mut batch = vec![(task_id, attempt, lease_id, outcome)];
+                    while deferred.is_empty() && batch.len() < MAX_RESULT_BATCH {
+                        match inbound.next().now_or_never() {
+                            Some(Some(Inbound::Result { task_id, attempt, lease_id, outcome })) => {
+                                batch.push((task_id, attempt, lease_id, outcome));
+                            }
+                            Some(Some(other)) => deferred.push_back(other),
+                            Some(None) => {
+                                ended = true;
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    let (acks, failure) = self.answer_results(tenant, batch, flow).await;
                     wake.notify_one();
-                    let _ = out.send(ack).await;
+                    for ack in acks {
+                        let _ = out.send(ack).await;
+                    }
+                    if let Some(e) = failure {
+                        return Err(e);
+                    }
                 }
                 Inbound::Credits(n) => {
                     let mut f = lock(flow);
@@ -300,31 +329,55 @@ impl Engine {
         }
     }
 
-    async fn answer_result(
+    /// Applies a batch of results (one transaction) and gives the ack of each, in order, up to
+    /// the first that could not be applied (whose error ends the stream).
+    async fn answer_results(
         &self,
         tenant: &Tenant,
-        task_id: Uuid,
-        attempt: u32,
-        lease_id: Option<Uuid>,
-        outcome: Outcome,
+        batch: Vec<(Uuid, u32, Option<Uuid>, Outcome)>,
         flow: &Mutex<Flow>,
-    ) -> Result<Outbound, EngineError> {
-        let Some(lease_id) = lease_id else {
-            let reason = "lease_id is required on every result (echo the assignment's lease_id)".to_owned();
-            return Ok(Outbound::Ack { task_id, attempt, lease_id, rejected: Some((Rejection::Malformed, reason)) });
-        };
-        let key = LeaseKey { task_id, attempt, lease_id };
-        // The slot comes back whatever the verdict: the worker is done with this attempt.
-        release(flow, &key);
-        let verdict = self.complete(tenant, key, outcome).await?;
-        let rejected = match verdict {
-            Verdict::Accepted => None,
-            Verdict::Stale { reason } => {
-                tracing::info!(task = %task_id, attempt, %reason, "stale result rejected");
-                Some((Rejection::StaleLease, reason))
+    ) -> (Vec<Outbound>, Option<EngineError>) {
+        let mut acks: Vec<Option<Outbound>> = Vec::with_capacity(batch.len());
+        let mut completions = Vec::with_capacity(batch.len());
+        for (task_id, attempt, lease_id, outcome) in batch {
+            let Some(lease_id) = lease_id else {
+                let reason = "lease_id is required on every result (echo the assignment's lease_id)".to_owned();
+                let rejected = Some((Rejection::Malformed, reason));
+                acks.push(Some(Outbound::Ack { task_id, attempt, lease_id, rejected }));
+                continue;
+            };
+            let key = LeaseKey { task_id, attempt, lease_id };
+            // The slot comes back whatever the verdict: the worker is done with this attempt.
+            release(flow, &key);
+            completions.push(Completion { key, outcome });
+            acks.push(None);
+        }
+        let keys: Vec<LeaseKey> = completions.iter().map(|c| c.key).collect();
+        let verdicts = if completions.is_empty() { Vec::new() } else { self.complete_many(tenant, completions).await };
+        let mut verdicts = keys.into_iter().zip(verdicts);
+        let mut out = Vec::with_capacity(acks.len());
+        for ack in acks {
+            if let Some(ack) = ack {
+                out.push(ack);
+                continue;
             }
-        };
-        Ok(Outbound::Ack { task_id, attempt, lease_id: Some(lease_id), rejected })
+            let Some((key, verdict)) = verdicts.next() else { break };
+            let rejected = match verdict {
+                Ok(Verdict::Accepted) => None,
+                Ok(Verdict::Stale { reason }) => {
+                    tracing::info!(task = %key.task_id, attempt = key.attempt, %reason, "stale result rejected");
+                    Some((Rejection::StaleLease, reason))
+                }
+                Err(e) => return (out, Some(e)),
+            };
+            out.push(Outbound::Ack {
+                task_id: key.task_id,
+                attempt: key.attempt,
+                lease_id: Some(key.lease_id),
+                rejected,
+            });
+        }
+        (out, None)
     }
 
     /// Leases work for one stream while it has free slots and is not draining.

@@ -23,6 +23,11 @@ impl DbNow {
         Self { backend, app_now }
     }
 
+    /// The database these statements are for.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// The current instant.
     pub fn now(&self) -> SimpleExpr {
         self.plus(Duration::ZERO)

@@ -86,9 +86,23 @@ pub async fn insert_initial<C: ConnectionTrait>(
     logs: &[(Uuid, Vec<NewEvent>)],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let numbered: Vec<(Uuid, i64, &[NewEvent])> = logs.iter().map(|(run, log)| (*run, 1, log.as_slice())).collect();
+    insert_numbered(c, tenant, &numbered, now).await
+}
+
+/// Events of several runs whose sequence numbers the caller reserved under the run locks it
+/// holds: `(run, first sequence, events)`, in multi-row statements.
+pub async fn insert_numbered<C: ConnectionTrait>(
+    c: &C,
+    tenant: &Tenant,
+    logs: &[(Uuid, i64, &[NewEvent])],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let models = logs
         .iter()
-        .flat_map(|(run_id, log)| log.iter().zip(1..).map(move |(e, seq)| model(tenant, *run_id, seq, e, now)))
+        .flat_map(|(run_id, first, log)| {
+            log.iter().zip(*first..).map(move |(e, seq)| model(tenant, *run_id, seq, e, now))
+        })
         .collect();
     insert_models(c, models).await
 }
