@@ -11,6 +11,7 @@ macro_rules! outln {
 }
 
 mod admin;
+mod bench;
 mod client;
 pub mod demo;
 mod drill;
@@ -55,6 +56,8 @@ pub enum Command {
     Worker(WorkerCommand),
     /// Run a fault drill (worker-crash, zombie-worker, drain, ...) on a deployment it starts, and check the invariants.
     Drill(drill::DrillArgs),
+    /// Measure throughput, latency, DAG, drain and soak figures against a deployment it starts or is given.
+    Bench(bench::BenchArgs),
 }
 
 /// Selects dead letters; every flag narrows the selection.
@@ -244,6 +247,8 @@ pub enum CliError {
     Engine(#[from] crate::engine::EngineError),
     #[error("demo worker: {0}")]
     Worker(#[from] braid_worker::WorkerError),
+    #[error("bench: {0}")]
+    Bench(#[from] crate::bench::BenchError),
 }
 
 /// Runs the parsed command line.
@@ -257,6 +262,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Dlq(cmd) => admin::dlq(cmd).await,
         Command::Worker(cmd) => admin::workers(cmd).await,
         Command::Drill(args) => drill::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }
 

@@ -52,7 +52,12 @@ async fn admin_execute(admin_url: &str, sql: &str) -> Result<(), DrillError> {
 impl DrillDatabase {
     /// Creates `braid_drill_<hex>` on the server of `admin_url` and applies every migration.
     pub async fn create(admin_url: &str) -> Result<Self, DrillError> {
-        let name = format!("braid_drill_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        Self::create_named(admin_url, "braid_drill").await
+    }
+
+    /// Creates `<prefix>_<hex>` on the server of `admin_url` and applies every migration.
+    pub async fn create_named(admin_url: &str, prefix: &str) -> Result<Self, DrillError> {
+        let name = format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let url = with_database(admin_url, &name)?;
         admin_execute(admin_url, &format!("CREATE DATABASE \"{name}\"")).await?;
         let store = crate::store::Store::connect(&url, 2).await?;

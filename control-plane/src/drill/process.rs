@@ -145,8 +145,20 @@ impl ControlPlane {
         env: &[(&str, String)],
         log: &Path,
     ) -> Result<Self, DrillError> {
+        Self::start_command(exe, "server", name, args, env, log).await
+    }
+
+    /// Starts `exe SUBCOMMAND ARGS…` (`server` or `dev`) and waits until it prints its addresses.
+    pub async fn start_command(
+        exe: &Path,
+        subcommand: &str,
+        name: &str,
+        args: &[String],
+        env: &[(&str, String)],
+        log: &Path,
+    ) -> Result<Self, DrillError> {
         let mut cmd = Command::new(exe);
-        cmd.arg("server").args(args);
+        cmd.arg(subcommand).args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
