@@ -10,12 +10,13 @@ use sea_orm_migration::sea_orm::DatabaseConnection;
 
 mod m20261130_000001_initial;
 mod m20261130_000002_dispatch;
+mod m20261130_000003_lean_indexes;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 /// Name of the newest migration: the schema version this build expects.
-pub const LATEST_MIGRATION: &str = "m20261130_000002_dispatch";
+pub const LATEST_MIGRATION: &str = "m20261130_000003_lean_indexes";
 
 /// Applies and reverts Braid's schema (`Migrator::up(&db, None)`, `Migrator::down(&db, None)`).
 #[derive(Debug)]
@@ -23,7 +24,11 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261130_000001_initial::Migration), Box::new(m20261130_000002_dispatch::Migration)]
+        vec![
+            Box::new(m20261130_000001_initial::Migration),
+            Box::new(m20261130_000002_dispatch::Migration),
+            Box::new(m20261130_000003_lean_indexes::Migration),
+        ]
     }
 }
 

@@ -83,6 +83,9 @@ pub async fn insert_attempts<C: ConnectionTrait>(
     if leased.is_empty() {
         return Ok(());
     }
+    if super::bulk::is_postgres(c) {
+        return super::bulk::insert_attempts_pg(c, tenant, leased, worker_id).await;
+    }
     let rows = leased.iter().map(|t| task_attempt::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(tenant.0.clone()),

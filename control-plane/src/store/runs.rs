@@ -85,6 +85,9 @@ const RUNS_PER_STATEMENT: usize = 1_000;
 /// Inserts runs in multi-row statements, skipping those whose idempotency key is taken;
 /// returns how many were inserted (fewer than `runs.len()` when a key was taken meanwhile).
 pub async fn insert_many<C: ConnectionTrait>(c: &C, tenant: &Tenant, runs: &[NewRun<'_>]) -> Result<u64, StoreError> {
+    if super::bulk::is_postgres(c) {
+        return super::bulk::insert_runs_pg(c, tenant, runs).await;
+    }
     let mut inserted = 0;
     for chunk in runs.chunks(RUNS_PER_STATEMENT) {
         let models = chunk.iter().map(|r| new_model(tenant, r)).collect::<Result<Vec<_>, _>>()?;

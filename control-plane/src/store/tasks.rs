@@ -29,6 +29,9 @@ const TASKS_PER_STATEMENT: usize = 1_000;
 
 /// Inserts tasks in multi-row statements of up to a thousand.
 pub async fn insert_many<C: ConnectionTrait>(c: &C, tenant: &Tenant, tasks: &[NewTask<'_>]) -> Result<(), StoreError> {
+    if super::bulk::is_postgres(c) {
+        return super::bulk::insert_tasks_pg(c, tenant, tasks).await;
+    }
     for chunk in tasks.chunks(TASKS_PER_STATEMENT) {
         insert_chunk(c, tenant, chunk).await?;
     }
