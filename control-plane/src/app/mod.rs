@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tasks::Tasks;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 
@@ -96,7 +95,7 @@ pub async fn serve(engine: Engine, listeners: Listeners, shutdown: CancellationT
     servers.spawn("grpc-server", async move {
         let serve = tonic::transport::Server::builder()
             .add_routes(routes)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stop.clone().cancelled_owned());
+            .serve_with_incoming_shutdown(incoming(grpc), stop.clone().cancelled_owned());
         // In-flight calls get a grace period; clients that keep idle connections
         // (or streams) open past it are cut off rather than holding shutdown hostage.
         let grace = async {
@@ -213,4 +212,11 @@ pub fn shutdown_on_signals() -> CancellationToken {
         t.cancel();
     });
     token
+}
+
+/// Accepted gRPC connections with Nagle's algorithm off: an assignment is a small write after
+/// another, and with it on each waited for the worker's delayed ACK (measured: enqueue-to-start
+/// p50 25 ms, uniform up to the 40-50 ms of delayed ACKs, instead of about 2 ms).
+fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }
