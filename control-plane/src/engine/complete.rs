@@ -8,7 +8,7 @@ use crate::domain::state::{RunState, TaskState};
 use crate::store::entity::{run, task};
 use crate::store::events::NewEvent;
 use crate::store::leases::{self, LeaseKey, Transition};
-use crate::store::{StoreError, bulk, corrupt, dead_letters, events, progress};
+use crate::store::{StoreError, bulk, corrupt, dead_letters, progress};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -265,12 +265,11 @@ impl Engine {
             ))
             .into());
         }
-        bulk::close_attempts(&txn, backend, tenant, &writes.attempts, db_now).await?;
+
         for (key, err, out) in writes.late {
             leases::record_late_result(&txn, tenant, key, err, out).await?;
         }
         let pending: Vec<bulk::PendingChange> = writes.pending.into_values().collect();
-        bulk::update_pending(&txn, backend, &pending, db_now).await?;
         progress::set_task_state(&txn, &writes.skipped, &[TaskState::Pending], TaskState::Skipped, db_now).await?;
         for (run_id, at, e) in &writes.dead {
             let w = work.get(run_id).ok_or_else(|| corrupt("dead letter without its run"))?;
@@ -289,10 +288,10 @@ impl Engine {
             };
             dead_letters::insert(&txn, tenant, &row).await?;
         }
-        bulk::update_runs(&txn, backend, tenant, &changes, db_now).await?;
         let numbered: Vec<(Uuid, i64, &[NewEvent])> =
             firsts.iter().filter_map(|(id, first)| work.get(id).map(|w| (*id, *first, w.log.as_slice()))).collect();
-        events::insert_numbered(&txn, tenant, &numbered, now).await?;
+        let (attempts, runs) = (&writes.attempts, &changes);
+        bulk::write_progress(&txn, backend, tenant, attempts, &pending, runs, &numbered, now, db_now).await?;
         txn.commit().await.map_err(StoreError::from)?;
         self.publish(tenant, &writes.ready).await;
 

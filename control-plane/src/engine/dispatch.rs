@@ -4,7 +4,7 @@ use super::{Engine, EngineError};
 use crate::domain::records::Tenant;
 use crate::store::events::NewEvent;
 use crate::store::leases::{self, LeaseKey};
-use crate::store::{StoreError, bulk, events, runs};
+use crate::store::{StoreError, bulk, runs};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -48,7 +48,6 @@ impl Engine {
         if leased.is_empty() {
             return Ok(Vec::new());
         }
-        leases::insert_attempts(&txn, tenant, &leased, worker_id).await?;
         let mut by_run: BTreeMap<Uuid, Vec<NewEvent>> = BTreeMap::new();
         for t in &leased {
             let attempt = u32::try_from(t.attempt).ok();
@@ -67,8 +66,7 @@ impl Engine {
             numbered.push((*run_id, last + 1, log.as_slice()));
             changes.push(bulk::RunChange { id: *run_id, next_event_seq: last + log.len() as i64, end: None });
         }
-        bulk::update_runs(&txn, backend, tenant, &changes, db_now).await?;
-        events::insert_numbered(&txn, tenant, &numbered, now).await?;
+        bulk::record_leases(&txn, tenant, &leased, worker_id, &changes, &numbered, db_now, now).await?;
         // Dependency outputs only for tasks that have dependencies.
         let mut dep_names: Vec<String> = Vec::new();
         let mut dep_runs: Vec<Uuid> = Vec::new();

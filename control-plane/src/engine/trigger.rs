@@ -7,7 +7,7 @@ use crate::domain::validate::{
     ValidWorkflow, ValidationError, validate, validate_idempotency_key, validate_input_json,
 };
 use crate::store::events::NewEvent;
-use crate::store::{StoreError, dbtime, events, runs, tasks};
+use crate::store::{StoreError, bulk, dbtime, runs, tasks};
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -266,12 +266,6 @@ impl Engine {
             .collect();
         // In key order, so that bulk triggers sharing keys wait for each other instead of deadlocking.
         run_rows.sort_by(|a, b| (a.workflow_name, a.idempotency_key).cmp(&(b.workflow_name, b.idempotency_key)));
-        let inserted = runs::insert_many(&txn, tenant, &run_rows).await?;
-        if inserted != run_rows.len() as u64 {
-            // A concurrent trigger committed one of these keys first.
-            drop(txn);
-            return Ok(None);
-        }
         let mut task_rows = Vec::new();
         for ((detail, _), &(_, _, r)) in made.iter().zip(&news) {
             task_rows.extend(detail.tasks.iter().zip(&r.valid.tasks).map(|(t, v)| tasks::NewTask {
@@ -286,11 +280,15 @@ impl Engine {
                 now,
             }));
         }
-        tasks::insert_many(&txn, tenant, &task_rows).await?;
-        drop(task_rows);
         let logs: Vec<(Uuid, Vec<NewEvent>)> = made.iter().map(|(d, log)| (d.run.id, log.clone())).collect();
-        events::insert_initial(&txn, tenant, &logs, now).await?;
-        drop(run_rows);
+        let backend = self.store.backend();
+        let inserted = bulk::create_runs(&txn, backend, tenant, &run_rows, &task_rows, &logs, now).await?;
+        if inserted != run_rows.len() as u64 {
+            // A concurrent trigger committed one of these keys first.
+            drop(txn);
+            return Ok(None);
+        }
+        drop((task_rows, logs, run_rows));
         txn.commit().await.map_err(StoreError::from)?;
         let ready: Vec<(String, Uuid)> = made
             .iter()
