@@ -39,10 +39,9 @@ impl Engine {
         let backend = self.store.backend();
         let lease_id = Uuid::now_v7();
         let txn = self.store.begin().await?;
-        // A lease lost in a crash only means its task is offered again: no wait for the WAL flush.
-        bulk::relax_commit(&txn, backend).await?;
-        // Lock order everywhere: runs (by id), then their tasks.
-        let locked = bulk::lock_runs_of_tasks(&txn, backend, tenant, ids).await?;
+        // Lock order everywhere: runs (by id), then their tasks. A lease lost in a crash only
+        // means its task is offered again: the commit does not wait for the WAL flush.
+        let locked = bulk::lock_runs_of_tasks_relaxed(&txn, backend, tenant, ids).await?;
         let ttl = self.settings.lease_ttl;
         let leased = bulk::lease(&txn, tenant, ids, worker_id, lease_id, ttl, db_now).await?;
         if leased.is_empty() {

@@ -425,9 +425,9 @@ impl Engine {
             ids.sort();
             ids.dedup();
             let leased = self.lease(&tenant, &id, &ids).await;
-            if let Err(e) = self.queue.ack(tenant.as_str(), &deliveries).await {
-                tracing::debug!(worker = %id, error = %e, "queue ack failed");
-            }
+            // Assignments go out before the queue hears of the deliveries: the worker waits on
+            // the first, nothing waits on the second.
+            let mut closed = false;
             match leased {
                 Ok(assignments) if lock(&flow).draining => {
                     // The worker asked for no more work while these were being leased.
@@ -444,11 +444,18 @@ impl Engine {
                             f.held.insert(a.key);
                         }
                         if out.send(Outbound::Assign(Box::new(a))).await.is_err() {
-                            return;
+                            closed = true;
+                            break;
                         }
                     }
                 }
                 Err(e) => tracing::warn!(worker = %id, error = %e, "leasing failed; the reconciler republishes"),
+            }
+            if let Err(e) = self.queue.ack(tenant.as_str(), &deliveries).await {
+                tracing::debug!(worker = %id, error = %e, "queue ack failed");
+            }
+            if closed {
+                return;
             }
         }
     }
