@@ -213,6 +213,44 @@ async fn concurrent_bulk_triggers_sharing_keys_make_one_run_per_key_on_postgres(
     db.finish().await;
 }
 
+/// Single triggers arriving together share transactions, yet every caller gets its own answer:
+/// an unknown workflow among them fails only its own call, a shared key makes one run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_single_triggers_each_get_their_own_answer_on_postgres() {
+    let db = TestDb::postgres().await;
+    db.engine.put_workflow(&tenant(), &diamond("wf")).await.unwrap();
+    let reqs: Vec<TriggerRequest> = (0..60)
+        .map(|i| match i % 6 {
+            0 => trigger("missing", "{}", None),
+            1 => trigger("wf", r#"{"same":true}"#, Some("shared")),
+            _ => trigger("wf", &format!(r#"{{"i":{i}}}"#), None),
+        })
+        .collect();
+    let calls = reqs.iter().cloned().map(|r| {
+        let e = db.engine.clone();
+        tokio::spawn(async move { e.trigger_run(&tenant(), &r).await })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(calls).await.into_iter().map(|r| r.unwrap()).collect();
+    let mut shared = Vec::new();
+    for (i, o) in outcomes.iter().enumerate() {
+        match (i % 6, o) {
+            (0, Err(EngineError::NotFound(m))) => assert!(m.contains("missing"), "{m}"),
+            (1, Ok(o)) => shared.push((o.created, o.run.run.id)),
+            (2..=5, Ok(o)) => {
+                assert!(o.created);
+                assert_eq!(o.run.run.input, format!(r#"{{"i":{i}}}"#), "each caller gets its own run");
+                assert_eq!(o.run.tasks.len(), 4);
+            }
+            (k, other) => panic!("call {i} (kind {k}): unexpected {other:?}"),
+        }
+    }
+    assert_eq!(shared.iter().filter(|(created, _)| *created).count(), 1, "one shared-key call creates the run");
+    assert!(shared.iter().all(|(_, id)| *id == shared[0].1), "the others answer with it");
+    let all = db.engine.list_runs(&tenant(), &RunFilter::default(), 500, "").await.unwrap();
+    assert_eq!(all.items.len(), 40 + 1);
+    db.finish().await;
+}
+
 /// The issue's bar: 100 parallel triggers with one key make exactly one run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_hundred_concurrent_triggers_with_one_key_make_one_run_on_postgres() {

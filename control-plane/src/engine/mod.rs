@@ -15,6 +15,7 @@ pub mod runs;
 pub mod session;
 pub mod settings;
 pub mod trigger;
+pub mod trigger_group;
 
 pub use clock::{Clock, SharedClock, SystemClock};
 pub use error::EngineError;
@@ -35,6 +36,8 @@ pub struct Engine {
     queue: Arc<dyn DispatchQueue>,
     settings: ExecSettings,
     registry: session::Registry,
+    /// Single triggers waiting to share a transaction.
+    triggers: Arc<trigger_group::TriggerGroup>,
     /// Identifies this control plane in the workers table.
     node_id: String,
 }
@@ -47,6 +50,7 @@ impl Engine {
             queue,
             settings,
             registry: session::Registry::default(),
+            triggers: Arc::default(),
             node_id: Uuid::now_v7().to_string(),
         }
     }

@@ -55,14 +55,14 @@ fn input_hash(input: &serde_json::Value) -> String {
 }
 
 /// A request whose fields passed validation.
-struct Checked<'a> {
+pub(super) struct Checked<'a> {
     req: &'a TriggerRequest,
     key: Option<&'a str>,
     input: String,
     hash: String,
 }
 
-fn check(req: &TriggerRequest) -> Result<Checked<'_>, EngineError> {
+pub(super) fn check(req: &TriggerRequest) -> Result<Checked<'_>, EngineError> {
     let invalid = |e: ValidationError| EngineError::InvalidArgument { field: e.path, reason: e.reason };
     let key = validate_idempotency_key(req.idempotency_key.as_deref().unwrap_or_default()).map_err(invalid)?;
     let value = validate_input_json(&req.input_json).map_err(invalid)?;
@@ -71,13 +71,13 @@ fn check(req: &TriggerRequest) -> Result<Checked<'_>, EngineError> {
 }
 
 /// A workflow version, read and validated once per call however many runs use it.
-struct Resolved {
+pub(super) struct Resolved {
     wf: WorkflowVersion,
     valid: ValidWorkflow,
 }
 
 /// What one request comes to.
-enum Plan {
+pub(super) enum Plan {
     /// The run holding the request's idempotency key.
     Existing(runs::StoredRun),
     /// The same key as request `i` of this call.
@@ -89,14 +89,17 @@ enum Plan {
 }
 
 /// A run created by this call: its record and the rows it was inserted as.
-struct Created {
-    detail: RunDetail,
+pub(super) struct Created {
+    pub(super) detail: RunDetail,
 }
 
 impl Engine {
-    /// Creates a run of a workflow version with all its tasks, or returns the run
-    /// that already holds the request's idempotency key.
-    pub async fn trigger_run(&self, tenant: &Tenant, req: &TriggerRequest) -> Result<TriggerOutcome, EngineError> {
+    /// [`Engine::trigger_run`] in a transaction of its own.
+    pub(super) async fn trigger_one(
+        &self,
+        tenant: &Tenant,
+        req: &TriggerRequest,
+    ) -> Result<TriggerOutcome, EngineError> {
         let checked = check(req)?;
         let (plans, mut created) = self.trigger_checked(tenant, &[checked]).await?;
         match plans.into_iter().next() {
@@ -143,7 +146,7 @@ impl Engine {
 
     /// Plans and creates the runs of `checked`, starting over when a concurrent trigger
     /// takes one of their keys between the lookup and the insert.
-    async fn trigger_checked(
+    pub(super) async fn trigger_checked(
         &self,
         tenant: &Tenant,
         checked: &[Checked<'_>],
