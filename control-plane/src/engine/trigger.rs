@@ -62,12 +62,35 @@ pub(super) struct Checked<'a> {
     hash: String,
 }
 
+fn invalid(e: ValidationError) -> EngineError {
+    EngineError::InvalidArgument { field: e.path, reason: e.reason }
+}
+
 pub(super) fn check(req: &TriggerRequest) -> Result<Checked<'_>, EngineError> {
-    let invalid = |e: ValidationError| EngineError::InvalidArgument { field: e.path, reason: e.reason };
     let key = validate_idempotency_key(req.idempotency_key.as_deref().unwrap_or_default()).map_err(invalid)?;
     let value = validate_input_json(&req.input_json).map_err(invalid)?;
     let input = if req.input_json.trim().is_empty() { "{}".to_owned() } else { req.input_json.clone() };
     Ok(Checked { req, key, input, hash: input_hash(&value) })
+}
+
+/// What [`check`] derived from a request's input (the document and its hash), kept so that the
+/// request can be checked again later without parsing its input again.
+#[derive(Debug, Clone)]
+pub(super) struct CheckedInput {
+    input: String,
+    hash: String,
+}
+
+impl Checked<'_> {
+    pub(super) fn input(&self) -> CheckedInput {
+        CheckedInput { input: self.input.clone(), hash: self.hash.clone() }
+    }
+}
+
+/// `req` checked again, with the input [`check`] already derived from it.
+pub(super) fn recheck(req: &TriggerRequest, input: CheckedInput) -> Result<Checked<'_>, EngineError> {
+    let key = validate_idempotency_key(req.idempotency_key.as_deref().unwrap_or_default()).map_err(invalid)?;
+    Ok(Checked { req, key, input: input.input, hash: input.hash })
 }
 
 /// A workflow version, read and validated once per call however many runs use it.
@@ -98,9 +121,8 @@ impl Engine {
     pub(super) async fn trigger_one(
         &self,
         tenant: &Tenant,
-        req: &TriggerRequest,
+        checked: Checked<'_>,
     ) -> Result<TriggerOutcome, EngineError> {
-        let checked = check(req)?;
         let (plans, mut created) = self.trigger_checked(tenant, &[checked]).await?;
         match plans.into_iter().next() {
             Some(Plan::New { run_id, .. }) => {

@@ -8,7 +8,7 @@
 //! cannot be written as a whole (one request names an unknown workflow, reuses a key with a
 //! different input, …) is written call by call, so every caller gets exactly its own answer.
 
-use super::trigger::{MAX_BULK_TRIGGER, Plan, TriggerOutcome, TriggerRequest, check};
+use super::trigger::{CheckedInput, MAX_BULK_TRIGGER, Plan, TriggerOutcome, TriggerRequest, check, recheck};
 use super::{Engine, EngineError};
 use crate::domain::records::Tenant;
 use crate::store::StoreError;
@@ -32,6 +32,8 @@ struct GroupState {
 struct Waiting {
     tenant: Tenant,
     req: TriggerRequest,
+    /// What the check of `req` derived, so that its input is parsed once.
+    input: CheckedInput,
     reply: oneshot::Sender<Result<TriggerOutcome, EngineError>>,
 }
 
@@ -46,11 +48,11 @@ impl Engine {
     /// holds the request's idempotency key. Concurrent calls share transactions (see the module).
     pub async fn trigger_run(&self, tenant: &Tenant, req: &TriggerRequest) -> Result<TriggerOutcome, EngineError> {
         // A request that is wrong by itself is answered at once and never joins a group.
-        check(req)?;
+        let input = check(req)?.input();
         let (reply, answer) = oneshot::channel();
         let lead = {
             let mut s = self.triggers.lock();
-            s.waiting.push(Waiting { tenant: tenant.clone(), req: req.clone(), reply });
+            s.waiting.push(Waiting { tenant: tenant.clone(), req: req.clone(), input, reply });
             !std::mem::replace(&mut s.writing, true)
         };
         if lead {
@@ -84,8 +86,7 @@ impl Engine {
 
     async fn write_group(&self, tenant: &Tenant, calls: Vec<Waiting>) {
         if calls.len() > 1 {
-            let reqs: Vec<&TriggerRequest> = calls.iter().map(|w| &w.req).collect();
-            match self.trigger_together(tenant, &reqs).await {
+            match self.trigger_together(tenant, &calls).await {
                 Ok(outcomes) => {
                     for (w, outcome) in calls.into_iter().zip(outcomes) {
                         let _ = w.reply.send(Ok(outcome));
@@ -98,19 +99,18 @@ impl Engine {
             }
         }
         for w in calls {
-            let outcome = self.trigger_one(tenant, &w.req).await;
+            let outcome = match recheck(&w.req, w.input) {
+                Ok(checked) => self.trigger_one(tenant, checked).await,
+                Err(e) => Err(e),
+            };
             let _ = w.reply.send(outcome);
         }
     }
 
     /// The calls of one group in one transaction; a key repeated within the group answers with
     /// the run of its first call (`created = false`), as concurrent calls would be.
-    async fn trigger_together(
-        &self,
-        tenant: &Tenant,
-        reqs: &[&TriggerRequest],
-    ) -> Result<Vec<TriggerOutcome>, EngineError> {
-        let checked = reqs.iter().map(|r| check(r)).collect::<Result<Vec<_>, _>>()?;
+    async fn trigger_together(&self, tenant: &Tenant, calls: &[Waiting]) -> Result<Vec<TriggerOutcome>, EngineError> {
+        let checked = calls.iter().map(|w| recheck(&w.req, w.input.clone())).collect::<Result<Vec<_>, _>>()?;
         let (plans, created) = self.trigger_checked(tenant, &checked).await?;
         let mut out: Vec<TriggerOutcome> = Vec::with_capacity(plans.len());
         for plan in &plans {

@@ -98,13 +98,6 @@ pub async fn insert_numbered<C: ConnectionTrait>(
     logs: &[(Uuid, i64, &[NewEvent])],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    if super::bulk::is_postgres(c) {
-        let rows: Vec<(Uuid, i64, &NewEvent)> = logs
-            .iter()
-            .flat_map(|(run_id, first, log)| log.iter().zip(*first..).map(move |(e, seq)| (*run_id, seq, e)))
-            .collect();
-        return super::bulk::insert_events_pg(c, tenant, &rows, now).await;
-    }
     let models = logs
         .iter()
         .flat_map(|(run_id, first, log)| {

@@ -7,9 +7,7 @@ use crate::domain::records::Tenant;
 use crate::domain::state::TaskState;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -55,24 +53,6 @@ pub async fn lease<C: ConnectionTrait>(
         .await?)
 }
 
-/// The runs of the tasks `ids` (to lock them before leasing).
-pub async fn runs_of<C: ConnectionTrait>(c: &C, tenant: &Tenant, ids: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut runs: Vec<Uuid> = task::Entity::find()
-        .select_only()
-        .column(task::Column::RunId)
-        .filter(task::Column::TenantId.eq(tenant.as_str()))
-        .filter(task::Column::Id.is_in(ids.iter().copied()))
-        .into_tuple()
-        .all(c)
-        .await?;
-    runs.sort();
-    runs.dedup();
-    Ok(runs)
-}
-
 /// Records the start of each leased attempt, at the lease's own instant (the database clock).
 pub async fn insert_attempts<C: ConnectionTrait>(
     c: &C,
@@ -82,9 +62,6 @@ pub async fn insert_attempts<C: ConnectionTrait>(
 ) -> Result<(), StoreError> {
     if leased.is_empty() {
         return Ok(());
-    }
-    if super::bulk::is_postgres(c) {
-        return super::bulk::insert_attempts_pg(c, tenant, leased, worker_id).await;
     }
     let rows = leased.iter().map(|t| task_attempt::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -122,37 +99,6 @@ pub async fn extend<C: ConnectionTrait>(
     Ok(res.rows_affected)
 }
 
-/// The current rows of `ids` (to tell which leases a worker lists are no longer current).
-pub async fn current<C: ConnectionTrait>(c: &C, tenant: &Tenant, ids: &[Uuid]) -> Result<Vec<task::Model>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(task::Entity::find()
-        .filter(task::Column::TenantId.eq(tenant.as_str()))
-        .filter(task::Column::Id.is_in(ids.iter().copied()))
-        .all(c)
-        .await?)
-}
-
-fn locked(q: Select<task::Entity>, backend: Backend) -> Select<task::Entity> {
-    match backend {
-        // Serializes completions of one task; SQLite serializes all writers anyway.
-        Backend::Postgres => q.lock(LockType::Update),
-        Backend::Sqlite => q,
-    }
-}
-
-/// The task `id`, locked for update until the transaction ends (PostgreSQL).
-pub async fn lock<C: ConnectionTrait>(
-    c: &C,
-    backend: Backend,
-    tenant: &Tenant,
-    id: Uuid,
-) -> Result<Option<task::Model>, StoreError> {
-    let q = task::Entity::find_by_id(id).filter(task::Column::TenantId.eq(tenant.as_str()));
-    Ok(locked(q, backend).one(c).await?)
-}
-
 /// What a fenced transition writes.
 #[derive(Debug, Clone)]
 pub enum Transition {
@@ -167,46 +113,6 @@ pub enum Transition {
     Failed {
         error_json: String,
     },
-}
-
-/// Applies `t` to the task only if `key` is still its current lease (and, when
-/// `expired_only`, only if that lease has expired). Returns whether it applied.
-pub async fn transition<C: ConnectionTrait>(
-    c: &C,
-    tenant: &Tenant,
-    key: LeaseKey,
-    t: &Transition,
-    expired_only: bool,
-    now: DbNow,
-) -> Result<bool, StoreError> {
-    let mut q = task::Entity::update_many()
-        .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(task::Column::UpdatedAt, now.now());
-    q = match t {
-        Transition::Succeeded { output } => q
-            .col_expr(task::Column::State, Expr::value(TaskState::Succeeded.as_str()))
-            .col_expr(task::Column::Output, Expr::value(output.clone()))
-            .col_expr(task::Column::FinishedAt, now.now()),
-        Transition::Retry { error_json, delay } => q
-            .col_expr(task::Column::State, Expr::value(TaskState::Ready.as_str()))
-            .col_expr(task::Column::LastError, Expr::value(error_json.clone()))
-            .col_expr(task::Column::AvailableAt, now.plus(*delay))
-            .col_expr(task::Column::PublishedAt, Expr::value(Option::<DateTime<Utc>>::None)),
-        Transition::Failed { error_json } => q
-            .col_expr(task::Column::State, Expr::value(TaskState::Failed.as_str()))
-            .col_expr(task::Column::LastError, Expr::value(error_json.clone()))
-            .col_expr(task::Column::FinishedAt, now.now()),
-    };
-    q = q
-        .filter(task::Column::TenantId.eq(tenant.as_str()))
-        .filter(task::Column::Id.eq(key.task_id))
-        .filter(task::Column::Attempt.eq(attempt_i32(key.attempt)))
-        .filter(task::Column::LeaseId.eq(key.lease_id))
-        .filter(task::Column::State.eq(TaskState::Leased.as_str()));
-    if expired_only {
-        q = q.filter(Expr::col(task::Column::LeaseExpiresAt).lt(now.now()));
-    }
-    Ok(q.exec(c).await?.rows_affected == 1)
 }
 
 /// Closes the record of one attempt.

@@ -6,7 +6,7 @@ use super::{Backend, StoreError};
 use crate::domain::records::Tenant;
 use crate::domain::state::{RunState, TaskState};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LockType};
+use sea_orm::sea_query::{Expr, LockType};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
@@ -26,26 +26,6 @@ pub async fn lock_run<C: ConnectionTrait>(
     Ok(q.one(c).await?)
 }
 
-/// Locks the runs `ids` in id order (the order every writer uses, so writers never deadlock).
-pub async fn lock_runs<C: ConnectionTrait>(
-    c: &C,
-    backend: Backend,
-    tenant: &Tenant,
-    ids: &[Uuid],
-) -> Result<(), StoreError> {
-    if backend == Backend::Sqlite || ids.is_empty() {
-        return Ok(());
-    }
-    run::Entity::find()
-        .filter(run::Column::TenantId.eq(tenant.as_str()))
-        .filter(run::Column::Id.is_in(ids.iter().copied()))
-        .order_by_asc(run::Column::Id)
-        .lock(LockType::Update)
-        .all(c)
-        .await?;
-    Ok(())
-}
-
 /// Every task row of a run, in creation order.
 pub async fn tasks_of_run<C: ConnectionTrait>(
     c: &C,
@@ -58,20 +38,6 @@ pub async fn tasks_of_run<C: ConnectionTrait>(
         .order_by_asc(task::Column::Id)
         .all(c)
         .await?)
-}
-
-/// One fewer unfinished dependency for each of `ids`.
-pub async fn decrement_pending<C: ConnectionTrait>(c: &C, ids: &[Uuid], now: DbNow) -> Result<(), StoreError> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    task::Entity::update_many()
-        .col_expr(task::Column::PendingDeps, Expr::col(task::Column::PendingDeps).sub(1))
-        .col_expr(task::Column::UpdatedAt, now.now())
-        .filter(task::Column::Id.is_in(ids.iter().copied()))
-        .exec(c)
-        .await?;
-    Ok(())
 }
 
 /// Moves `ids` from one of `from` to `to`; ready tasks become due now and count as published now.

@@ -85,9 +85,6 @@ const RUNS_PER_STATEMENT: usize = 1_000;
 /// Inserts runs in multi-row statements, skipping those whose idempotency key is taken;
 /// returns how many were inserted (fewer than `runs.len()` when a key was taken meanwhile).
 pub async fn insert_many<C: ConnectionTrait>(c: &C, tenant: &Tenant, runs: &[NewRun<'_>]) -> Result<u64, StoreError> {
-    if super::bulk::is_postgres(c) {
-        return super::bulk::insert_runs_pg(c, tenant, runs).await;
-    }
     let mut inserted = 0;
     for chunk in runs.chunks(RUNS_PER_STATEMENT) {
         let models = chunk.iter().map(|r| new_model(tenant, r)).collect::<Result<Vec<_>, _>>()?;
@@ -125,23 +122,6 @@ pub async fn by_idempotency_keys<C: ConnectionTrait>(
         .filter(|m| keys.iter().any(|(w, k)| m.workflow_name == *w && m.idempotency_key.as_deref() == Some(*k)))
         .map(to_record)
         .collect()
-}
-
-/// The run of `workflow` that holds idempotency key `key`.
-pub async fn by_idempotency_key<C: ConnectionTrait>(
-    c: &C,
-    tenant: &Tenant,
-    workflow: &str,
-    key: &str,
-) -> Result<Option<StoredRun>, StoreError> {
-    run::Entity::find()
-        .filter(run::Column::TenantId.eq(tenant.as_str()))
-        .filter(run::Column::WorkflowName.eq(workflow))
-        .filter(run::Column::IdempotencyKey.eq(key))
-        .one(c)
-        .await?
-        .map(to_record)
-        .transpose()
 }
 
 /// The run `id` in `tenant`.

@@ -29,9 +29,6 @@ const TASKS_PER_STATEMENT: usize = 1_000;
 
 /// Inserts tasks in multi-row statements of up to a thousand.
 pub async fn insert_many<C: ConnectionTrait>(c: &C, tenant: &Tenant, tasks: &[NewTask<'_>]) -> Result<(), StoreError> {
-    if super::bulk::is_postgres(c) {
-        return super::bulk::insert_tasks_pg(c, tenant, tasks).await;
-    }
     for chunk in tasks.chunks(TASKS_PER_STATEMENT) {
         insert_chunk(c, tenant, chunk).await?;
     }
@@ -131,22 +128,4 @@ pub async fn of_run<C: ConnectionTrait>(c: &C, tenant: &Tenant, run_id: Uuid) ->
             task_record(t, attempts)
         })
         .collect()
-}
-
-/// Outputs of the succeeded tasks of `run_ids`, by (run, task name).
-pub async fn outputs_of_runs<C: ConnectionTrait>(
-    c: &C,
-    tenant: &Tenant,
-    run_ids: &[Uuid],
-) -> Result<HashMap<(Uuid, String), String>, StoreError> {
-    if run_ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows = task::Entity::find()
-        .filter(task::Column::TenantId.eq(tenant.as_str()))
-        .filter(task::Column::RunId.is_in(run_ids.iter().copied()))
-        .filter(task::Column::State.eq(TaskState::Succeeded.as_str()))
-        .all(c)
-        .await?;
-    Ok(rows.into_iter().filter_map(|t| t.output.map(|o| ((t.run_id, t.name), o))).collect())
 }

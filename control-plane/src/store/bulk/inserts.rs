@@ -6,7 +6,7 @@ use super::super::runs::NewRun;
 use super::super::tasks::NewTask;
 use super::super::{Backend, StoreError, corrupt, events, leases, runs, tasks};
 use super::sql::{Sql, chain};
-use super::updates::{RunChange, update_runs};
+use super::updates::{RunChange, update_runs_rows};
 use crate::domain::records::Tenant;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult};
@@ -205,7 +205,7 @@ pub async fn record_leases<C: ConnectionTrait>(
     let backend = now.backend();
     if backend == Backend::Sqlite {
         leases::insert_attempts(c, tenant, leased, worker_id).await?;
-        update_runs(c, backend, tenant, changes, now).await?;
+        update_runs_rows(c, tenant, changes, now).await?;
         return events::insert_numbered(c, tenant, logs, at).await;
     }
     let rows: Vec<(Uuid, i64, &NewEvent)> = logs
@@ -220,56 +220,5 @@ pub async fn record_leases<C: ConnectionTrait>(
         events_sql(tenant, &rows, at, ""),
     );
     c.execute_raw(statement.statement()).await?;
-    Ok(())
-}
-
-/// Inserts runs from arrays on PostgreSQL (one fixed statement text, whatever the count),
-/// skipping those whose idempotency key is taken; returns how many were inserted.
-pub async fn insert_runs_pg<C: ConnectionTrait>(
-    c: &C,
-    tenant: &Tenant,
-    runs: &[NewRun<'_>],
-) -> Result<u64, StoreError> {
-    if runs.is_empty() {
-        return Ok(0);
-    }
-    Ok(c.execute_raw(runs_sql(tenant, runs).statement()).await?.rows_affected())
-}
-
-/// Inserts tasks from arrays on PostgreSQL (one fixed statement text).
-pub async fn insert_tasks_pg<C: ConnectionTrait>(
-    c: &C,
-    tenant: &Tenant,
-    tasks: &[NewTask<'_>],
-) -> Result<(), StoreError> {
-    if !tasks.is_empty() {
-        c.execute_raw(tasks_sql(tenant, tasks, "")?.statement()).await?;
-    }
-    Ok(())
-}
-
-/// Inserts events `(run, sequence, event)` from arrays on PostgreSQL (one fixed statement text).
-pub async fn insert_events_pg<C: ConnectionTrait>(
-    c: &C,
-    tenant: &Tenant,
-    rows: &[(Uuid, i64, &NewEvent)],
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    if !rows.is_empty() {
-        c.execute_raw(events_sql(tenant, rows, at, "").statement()).await?;
-    }
-    Ok(())
-}
-
-/// Records the start of each leased attempt from arrays on PostgreSQL (one fixed statement text).
-pub async fn insert_attempts_pg<C: ConnectionTrait>(
-    c: &C,
-    tenant: &Tenant,
-    leased: &[task::Model],
-    worker_id: &str,
-) -> Result<(), StoreError> {
-    if !leased.is_empty() {
-        c.execute_raw(attempts_sql(tenant, leased, worker_id).statement()).await?;
-    }
     Ok(())
 }

@@ -16,11 +16,8 @@ mod inserts;
 mod sql;
 mod updates;
 
-pub use inserts::{create_runs, insert_attempts_pg, insert_events_pg, insert_runs_pg, insert_tasks_pg, record_leases};
-pub use updates::{
-    AttemptRecord, Ending, PendingChange, RunChange, close_attempts, end_attempts, update_pending, update_runs,
-    write_progress,
-};
+pub use inserts::{create_runs, record_leases};
+pub use updates::{AttemptRecord, Ending, PendingChange, RunChange, end_attempts, write_progress};
 
 use super::dbtime::DbNow;
 use super::entity::{run, task};
@@ -48,16 +45,6 @@ fn or_empty(s: &Option<String>) -> String {
     s.clone().unwrap_or_default()
 }
 
-/// Turns off the wait for the WAL flush at commit for this transaction (PostgreSQL): for
-/// writes that a crash may lose without breaking a promise (a lease lost in a crash only
-/// means its task is offered again, which at-least-once delivery allows).
-pub async fn relax_commit<C: ConnectionTrait>(c: &C, backend: Backend) -> Result<(), StoreError> {
-    if backend == Backend::Postgres {
-        c.execute_unprepared("SET LOCAL synchronous_commit = off").await?;
-    }
-    Ok(())
-}
-
 /// Runs by primary key only (their tasks are the tenant's): with `tenant_id = $1` here too, a
 /// generic plan made while the table was small scans every run of the tenant (70 ms instead of
 /// 1 ms, measured), and `= ANY(ARRAY(…))` keeps it off a semi-join.
@@ -81,17 +68,16 @@ pub async fn lock_runs_of_tasks<C: ConnectionTrait>(
     lock_runs(c, backend, tenant, task_ids, false).await
 }
 
-/// [`lock_runs_of_tasks`] in a transaction whose commit need not wait for the WAL flush (see
-/// [`relax_commit`]), in the same round trip on PostgreSQL.
+/// [`lock_runs_of_tasks`], and the transaction's commit will not wait for the WAL flush
+/// (PostgreSQL; SQLite has no such setting): for writes that a crash may lose without breaking a
+/// promise (a lease lost in a crash only means its task is offered again, which at-least-once
+/// delivery allows). With no ids nothing is locked and nothing needs relaxing.
 pub async fn lock_runs_of_tasks_relaxed<C: ConnectionTrait>(
     c: &C,
     backend: Backend,
     tenant: &Tenant,
     task_ids: &[Uuid],
 ) -> Result<Vec<run::Model>, StoreError> {
-    if backend == Backend::Sqlite || task_ids.is_empty() {
-        relax_commit(c, backend).await?;
-    }
     lock_runs(c, backend, tenant, task_ids, true).await
 }
 
@@ -227,9 +213,4 @@ pub async fn outputs_of<C: ConnectionTrait>(
         .all(c)
         .await?;
     Ok(rows.into_iter().filter_map(|(run, name, out)| out.map(|o| ((run, name), o))).collect())
-}
-
-/// Whether `c` talks to PostgreSQL (the unnest forms below apply there only).
-pub fn is_postgres<C: ConnectionTrait>(c: &C) -> bool {
-    c.get_database_backend() == DbBackend::Postgres
 }

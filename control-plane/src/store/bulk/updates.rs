@@ -1,4 +1,4 @@
-//! The set-based updates of the hot path: attempts' ends, dependents, runs (one statement each, or chained).
+//! Hot-path updates: tasks' ends, then attempts, dependents, runs and events in one chained statement (SQLite: row by row).
 
 use super::super::dbtime::DbNow;
 use super::super::entity::{run, task};
@@ -133,24 +133,16 @@ pub struct AttemptRecord {
 }
 
 /// Closes the records of attempts (those not closed yet).
-pub async fn close_attempts<C: ConnectionTrait>(
+async fn close_attempts_rows<C: ConnectionTrait>(
     c: &C,
-    backend: Backend,
     tenant: &Tenant,
     records: &[AttemptRecord],
     now: DbNow,
 ) -> Result<(), StoreError> {
-    if records.is_empty() {
-        return Ok(());
+    for r in records {
+        super::super::leases::finish_attempt(c, tenant, r.key, r.outcome, r.error.clone(), r.output.clone(), now)
+            .await?;
     }
-    if backend == Backend::Sqlite {
-        for r in records {
-            super::super::leases::finish_attempt(c, tenant, r.key, r.outcome, r.error.clone(), r.output.clone(), now)
-                .await?;
-        }
-        return Ok(());
-    }
-    c.execute_raw(close_attempts_sql(tenant, records).statement()).await?;
     Ok(())
 }
 
@@ -190,34 +182,26 @@ pub struct PendingChange {
 }
 
 /// Writes `changes` to pending tasks; ready ones become due and published now.
-pub async fn update_pending<C: ConnectionTrait>(
+async fn update_pending_rows<C: ConnectionTrait>(
     c: &C,
-    backend: Backend,
     changes: &[PendingChange],
     now: DbNow,
 ) -> Result<(), StoreError> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    if backend == Backend::Sqlite {
-        for ch in changes {
-            let mut q = task::Entity::update_many()
-                .col_expr(task::Column::PendingDeps, Expr::value(ch.pending_deps))
-                .col_expr(task::Column::UpdatedAt, now.now());
-            if ch.ready {
-                q = q
-                    .col_expr(task::Column::State, Expr::value(TaskState::Ready.as_str()))
-                    .col_expr(task::Column::AvailableAt, now.now())
-                    .col_expr(task::Column::PublishedAt, now.now());
-            }
-            q.filter(task::Column::Id.eq(ch.id))
-                .filter(task::Column::State.eq(TaskState::Pending.as_str()))
-                .exec(c)
-                .await?;
+    for ch in changes {
+        let mut q = task::Entity::update_many()
+            .col_expr(task::Column::PendingDeps, Expr::value(ch.pending_deps))
+            .col_expr(task::Column::UpdatedAt, now.now());
+        if ch.ready {
+            q = q
+                .col_expr(task::Column::State, Expr::value(TaskState::Ready.as_str()))
+                .col_expr(task::Column::AvailableAt, now.now())
+                .col_expr(task::Column::PublishedAt, now.now());
         }
-        return Ok(());
+        q.filter(task::Column::Id.eq(ch.id))
+            .filter(task::Column::State.eq(TaskState::Pending.as_str()))
+            .exec(c)
+            .await?;
     }
-    c.execute_raw(pending_sql(changes).statement()).await?;
     Ok(())
 }
 
@@ -247,33 +231,25 @@ pub struct RunChange {
 
 /// Writes `changes` to runs the caller holds locked (found through the tenant's tasks, so by
 /// primary key only here: see [`lock_runs_of_tasks`]).
-pub async fn update_runs<C: ConnectionTrait>(
+pub(super) async fn update_runs_rows<C: ConnectionTrait>(
     c: &C,
-    backend: Backend,
     tenant: &Tenant,
     changes: &[RunChange],
     now: DbNow,
 ) -> Result<(), StoreError> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    if backend == Backend::Sqlite {
-        for ch in changes {
-            let mut q = run::Entity::update_many()
-                .col_expr(run::Column::NextEventSeq, Expr::value(ch.next_event_seq))
-                .col_expr(run::Column::UpdatedAt, now.now());
-            if let Some((state, output, reason)) = &ch.end {
-                q = q
-                    .col_expr(run::Column::State, Expr::value(*state))
-                    .col_expr(run::Column::Output, Expr::value(output.clone()))
-                    .col_expr(run::Column::Reason, Expr::value(reason.clone()))
-                    .col_expr(run::Column::FinishedAt, now.now());
-            }
-            q.filter(run::Column::TenantId.eq(tenant.as_str())).filter(run::Column::Id.eq(ch.id)).exec(c).await?;
+    for ch in changes {
+        let mut q = run::Entity::update_many()
+            .col_expr(run::Column::NextEventSeq, Expr::value(ch.next_event_seq))
+            .col_expr(run::Column::UpdatedAt, now.now());
+        if let Some((state, output, reason)) = &ch.end {
+            q = q
+                .col_expr(run::Column::State, Expr::value(*state))
+                .col_expr(run::Column::Output, Expr::value(output.clone()))
+                .col_expr(run::Column::Reason, Expr::value(reason.clone()))
+                .col_expr(run::Column::FinishedAt, now.now());
         }
-        return Ok(());
+        q.filter(run::Column::TenantId.eq(tenant.as_str())).filter(run::Column::Id.eq(ch.id)).exec(c).await?;
     }
-    c.execute_raw(run_changes_sql(changes).statement()).await?;
     Ok(())
 }
 
@@ -314,9 +290,9 @@ pub async fn write_progress<C: ConnectionTrait>(
     now: DbNow,
 ) -> Result<(), StoreError> {
     if backend == Backend::Sqlite {
-        close_attempts(c, backend, tenant, attempts, now).await?;
-        update_pending(c, backend, pending, now).await?;
-        update_runs(c, backend, tenant, runs, now).await?;
+        close_attempts_rows(c, tenant, attempts, now).await?;
+        update_pending_rows(c, pending, now).await?;
+        update_runs_rows(c, tenant, runs, now).await?;
         return super::super::events::insert_numbered(c, tenant, events, at).await;
     }
     let mut parts = Vec::new();
