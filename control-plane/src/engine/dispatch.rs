@@ -39,9 +39,10 @@ impl Engine {
         let backend = self.store.backend();
         let lease_id = Uuid::now_v7();
         let txn = self.store.begin().await?;
-        // Lock order everywhere: runs (by id), then their tasks. A lease lost in a crash only
-        // means its task is offered again: the commit does not wait for the WAL flush.
-        let locked = bulk::lock_runs_of_tasks_relaxed(&txn, backend, tenant, ids).await?;
+        // Lock order everywhere: runs (by id), then their tasks. The commit waits for the WAL
+        // flush like every other: a lease lost in a crash would issue its attempt number and its
+        // events' sequence numbers a second time.
+        let locked = bulk::lock_runs_of_tasks(&txn, backend, tenant, ids).await?;
         let ttl = self.settings.lease_ttl;
         let leased = bulk::lease(&txn, tenant, ids, worker_id, lease_id, ttl, db_now).await?;
         if leased.is_empty() {

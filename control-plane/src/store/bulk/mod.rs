@@ -51,12 +51,6 @@ fn or_empty(s: &Option<String>) -> String {
 const LOCK_RUNS: &str = "SELECT * FROM runs WHERE id = ANY(ARRAY(SELECT t.run_id FROM unnest($2::uuid[]) AS v(id) \
      JOIN tasks t ON t.id = v.id WHERE t.tenant_id = $1)) ORDER BY id FOR UPDATE";
 
-/// [`LOCK_RUNS`], turning off the commit's wait for the WAL flush on the way (`set_config(…,
-/// true)` is `SET LOCAL`; evaluated once, in the CTE, even when no run matches).
-const LOCK_RUNS_RELAXED: &str = "WITH relax AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)) \
-     SELECT r.* FROM relax, runs r WHERE r.id = ANY(ARRAY(SELECT t.run_id FROM unnest($2::uuid[]) AS v(id) \
-     JOIN tasks t ON t.id = v.id WHERE t.tenant_id = $1)) ORDER BY r.id FOR UPDATE OF r";
-
 /// The runs of the tasks `task_ids`, locked in id order until the transaction ends (the order
 /// every writer uses), in one statement.
 pub async fn lock_runs_of_tasks<C: ConnectionTrait>(
@@ -65,20 +59,7 @@ pub async fn lock_runs_of_tasks<C: ConnectionTrait>(
     tenant: &Tenant,
     task_ids: &[Uuid],
 ) -> Result<Vec<run::Model>, StoreError> {
-    lock_runs(c, backend, tenant, task_ids, false).await
-}
-
-/// [`lock_runs_of_tasks`], and the transaction's commit will not wait for the WAL flush
-/// (PostgreSQL; SQLite has no such setting): for writes that a crash may lose without breaking a
-/// promise (a lease lost in a crash only means its task is offered again, which at-least-once
-/// delivery allows). With no ids nothing is locked and nothing needs relaxing.
-pub async fn lock_runs_of_tasks_relaxed<C: ConnectionTrait>(
-    c: &C,
-    backend: Backend,
-    tenant: &Tenant,
-    task_ids: &[Uuid],
-) -> Result<Vec<run::Model>, StoreError> {
-    lock_runs(c, backend, tenant, task_ids, true).await
+    lock_runs(c, backend, tenant, task_ids).await
 }
 
 async fn lock_runs<C: ConnectionTrait>(
@@ -86,18 +67,16 @@ async fn lock_runs<C: ConnectionTrait>(
     backend: Backend,
     tenant: &Tenant,
     task_ids: &[Uuid],
-    relax: bool,
 ) -> Result<Vec<run::Model>, StoreError> {
     if task_ids.is_empty() {
         return Ok(Vec::new());
     }
     match backend {
-        Backend::Postgres => Ok(run::Model::find_by_statement(pg(
-            if relax { LOCK_RUNS_RELAXED } else { LOCK_RUNS },
-            vec![tenant.as_str().into(), task_ids.to_vec().into()],
-        ))
-        .all(c)
-        .await?),
+        Backend::Postgres => {
+            Ok(run::Model::find_by_statement(pg(LOCK_RUNS, vec![tenant.as_str().into(), task_ids.to_vec().into()]))
+                .all(c)
+                .await?)
+        }
         Backend::Sqlite => {
             let runs = Query::select()
                 .column(task::Column::RunId)
