@@ -11,12 +11,13 @@ use sea_orm_migration::sea_orm::DatabaseConnection;
 mod m20261130_000001_initial;
 mod m20261130_000002_dispatch;
 mod m20261130_000003_lean_indexes;
+mod m20261130_000004_flow_control;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 /// Name of the newest migration: the schema version this build expects.
-pub const LATEST_MIGRATION: &str = "m20261130_000003_lean_indexes";
+pub const LATEST_MIGRATION: &str = "m20261130_000004_flow_control";
 
 /// Applies and reverts Braid's schema (`Migrator::up(&db, None)`, `Migrator::down(&db, None)`).
 #[derive(Debug)]
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_initial::Migration),
             Box::new(m20261130_000002_dispatch::Migration),
             Box::new(m20261130_000003_lean_indexes::Migration),
+            Box::new(m20261130_000004_flow_control::Migration),
         ]
     }
 }

@@ -106,6 +106,32 @@ type TriggerOptions struct {
 	IdempotencyKey string
 	// 0 for the latest version.
 	Version uint32
+	// PriorityHigh, PriorityNormal or PriorityLow; "" is normal. Any other value fails the
+	// trigger before a call is made.
+	Priority Priority
+	// E.g. a customer id (at most 128 bytes): runs sharing it count against the workflow's
+	// max_per_key; the rest wait in RunQueued (Run.Reason says why).
+	ConcurrencyKey string
+}
+
+// triggerRequest is the TriggerRun request of a trigger.
+func triggerRequest(workflow string, opts TriggerOptions) (*braidv1.TriggerRunRequest, error) {
+	priority, err := opts.Priority.proto()
+	if err != nil {
+		return nil, err
+	}
+	input, err := encodeInput(opts.Input)
+	if err != nil {
+		return nil, err
+	}
+	return &braidv1.TriggerRunRequest{
+		WorkflowName:    workflow,
+		WorkflowVersion: opts.Version,
+		InputJson:       input,
+		IdempotencyKey:  opts.IdempotencyKey,
+		Priority:        priority,
+		ConcurrencyKey:  opts.ConcurrencyKey,
+	}, nil
 }
 
 func encodeInput(v any) (string, error) {
@@ -127,16 +153,11 @@ func encodeInput(v any) (string, error) {
 // Trigger creates a run of workflow. created is false when the idempotency key matched an
 // existing run, which is returned as it is now.
 func (c *Client) Trigger(ctx context.Context, workflow string, opts TriggerOptions) (*Run, bool, error) {
-	input, err := encodeInput(opts.Input)
+	req, err := triggerRequest(workflow, opts)
 	if err != nil {
 		return nil, false, err
 	}
-	resp, err := c.runs.TriggerRun(ctx, &braidv1.TriggerRunRequest{
-		WorkflowName:    workflow,
-		WorkflowVersion: opts.Version,
-		InputJson:       input,
-		IdempotencyKey:  opts.IdempotencyKey,
-	})
+	resp, err := c.runs.TriggerRun(ctx, req)
 	if err != nil {
 		return nil, false, wrapErr(ctx, err)
 	}

@@ -2,6 +2,7 @@ package braid
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	braidv1 "github.com/braid-dev/braid/clients/go/gen/braid/v1"
@@ -40,6 +41,45 @@ func (s RunState) proto() braidv1.RunState {
 		}
 	}
 	return braidv1.RunState_RUN_STATE_UNSPECIFIED
+}
+
+// Priority is how urgently a run's ready tasks are dispatched: a worker takes ready tasks of
+// higher priority first; a task that has waited long enough is offered as high, so low never
+// starves.
+type Priority string
+
+// Priorities. The zero value "" leaves the choice to the server, which takes it as normal.
+const (
+	PriorityHigh   Priority = "high"
+	PriorityNormal Priority = "normal"
+	PriorityLow    Priority = "low"
+)
+
+var priorities = map[braidv1.Priority]Priority{
+	braidv1.Priority_PRIORITY_HIGH:   PriorityHigh,
+	braidv1.Priority_PRIORITY_NORMAL: PriorityNormal,
+	braidv1.Priority_PRIORITY_LOW:    PriorityLow,
+}
+
+// proto is the wire value of p; "" is unspecified, an unknown value an error.
+func (p Priority) proto() (braidv1.Priority, error) {
+	if p == "" {
+		return braidv1.Priority_PRIORITY_UNSPECIFIED, nil
+	}
+	for w, v := range priorities {
+		if v == p {
+			return w, nil
+		}
+	}
+	return braidv1.Priority_PRIORITY_UNSPECIFIED, fmt.Errorf("braid: unknown priority %q: expected %q, %q or %q",
+		string(p), PriorityHigh, PriorityNormal, PriorityLow)
+}
+
+func priorityFromProto(p braidv1.Priority) Priority {
+	if v, ok := priorities[p]; ok {
+		return v
+	}
+	return PriorityNormal // unspecified is normal
 }
 
 // TaskState is the state of one task of a run.
@@ -83,8 +123,16 @@ type Run struct {
 	FinishedAt    time.Time
 	// Filled by GetRun, Trigger and CancelRun; empty in ListRuns.
 	Tasks []RunTask
-	// Why the run failed or was cancelled.
+	// Why the run failed or was cancelled; while queued, what it waits for (which concurrency
+	// limit, or the schedule's previous run).
 	Reason string
+	// PriorityNormal when the trigger gave none.
+	Priority Priority
+	// The trigger's concurrency key, if any (runs sharing it count against max_per_key).
+	ConcurrencyKey string
+	// Set when a cron schedule made the run: the schedule and the tick's nominal fire time.
+	ScheduleID   string
+	ScheduledFor time.Time
 }
 
 // Task returns the task named name, or nil.
@@ -209,6 +257,10 @@ func runFromProto(p *braidv1.Run) *Run {
 		StartedAt:       ts(p.GetStartedAt()),
 		FinishedAt:      ts(p.GetFinishedAt()),
 		Reason:          p.GetReason(),
+		Priority:        priorityFromProto(p.GetPriority()),
+		ConcurrencyKey:  p.GetConcurrencyKey(),
+		ScheduleID:      p.GetScheduleId(),
+		ScheduledFor:    ts(p.GetScheduledFor()),
 	}
 	switch p.GetTriggerSource() {
 	case braidv1.TriggerSource_TRIGGER_SOURCE_API:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // thumbnails is docs/examples/thumbnails.yaml written in code.
@@ -259,5 +261,69 @@ func TestRunStateConversions(t *testing.T) {
 		Tasks: []*braidv1.Task{{Name: "a", State: braidv1.TaskState_TASK_STATE_SKIPPED}}})
 	if r.State != RunFailed || r.Output != nil || r.Task("a").State != TaskSkipped || r.Task("b") != nil {
 		t.Errorf("%+v", r)
+	}
+}
+
+func TestTriggerRequestCarriesPriorityAndConcurrencyKey(t *testing.T) {
+	for prio, want := range map[Priority]braidv1.Priority{
+		"":             braidv1.Priority_PRIORITY_UNSPECIFIED,
+		PriorityHigh:   braidv1.Priority_PRIORITY_HIGH,
+		PriorityNormal: braidv1.Priority_PRIORITY_NORMAL,
+		PriorityLow:    braidv1.Priority_PRIORITY_LOW,
+	} {
+		req, err := triggerRequest("wf", TriggerOptions{Input: map[string]int{"a": 1}, IdempotencyKey: "idem-1",
+			Version: 3, Priority: prio, ConcurrencyKey: "customer-42"})
+		if err != nil {
+			t.Fatalf("%q: %v", prio, err)
+		}
+		expect := &braidv1.TriggerRunRequest{WorkflowName: "wf", WorkflowVersion: 3, InputJson: `{"a":1}`,
+			IdempotencyKey: "idem-1", Priority: want, ConcurrencyKey: "customer-42"}
+		if !proto.Equal(req, expect) {
+			t.Errorf("%q: got %v, want %v", prio, req, expect)
+		}
+	}
+	req, err := triggerRequest("wf", TriggerOptions{})
+	if err != nil || req.GetPriority() != braidv1.Priority_PRIORITY_UNSPECIFIED || req.GetConcurrencyKey() != "" {
+		t.Errorf("defaults: %v, %v", req, err)
+	}
+}
+
+func TestTriggerRefusesAnUnknownPriority(t *testing.T) {
+	for _, bad := range []Priority{"urgent", "HIGH", "PRIORITY_HIGH", " high"} {
+		req, err := triggerRequest("wf", TriggerOptions{Priority: bad})
+		if err == nil || req != nil {
+			t.Fatalf("%q: accepted: %v", bad, req)
+		}
+		want := fmt.Sprintf(`braid: unknown priority %q: expected "high", "normal" or "low"`, string(bad))
+		if err.Error() != want {
+			t.Errorf("got %q, want %q", err, want)
+		}
+	}
+	// The check comes before any call: nothing listens on port 1.
+	c, err := Dial(context.Background(), "127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, _, err := c.Trigger(ctx, "wf", TriggerOptions{Priority: "urgent"}); err == nil ||
+		!strings.Contains(err.Error(), "unknown priority") {
+		t.Errorf("Trigger: %v", err)
+	}
+}
+
+func TestRunFromProtoReadsPriorityConcurrencyKeyAndSchedule(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r := runFromProto(&braidv1.Run{Id: "r", State: braidv1.RunState_RUN_STATE_QUEUED, Priority: braidv1.Priority_PRIORITY_LOW,
+		ConcurrencyKey: "customer-42", ScheduleId: "nightly", ScheduledFor: timestamppb.New(at),
+		Reason: "waiting for max_per_key"})
+	if r.State != RunQueued || r.Priority != PriorityLow || r.ConcurrencyKey != "customer-42" ||
+		r.ScheduleID != "nightly" || !r.ScheduledFor.Equal(at) || r.Reason != "waiting for max_per_key" {
+		t.Errorf("%+v", r)
+	}
+	bare := runFromProto(&braidv1.Run{Id: "r"})
+	if bare.Priority != PriorityNormal || bare.ConcurrencyKey != "" || bare.ScheduleID != "" || !bare.ScheduledFor.IsZero() {
+		t.Errorf("unspecified: %+v", bare)
 	}
 }

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -11,7 +12,8 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 import braid
-from braid import _convert, durations
+from braid import _convert, _pb, durations
+from braid.client import _Requests
 from braid.errors import from_rpc_error
 from braid.worker import _Backoff, _parse_envelope
 
@@ -154,3 +156,61 @@ def test_bad_request_details_are_decoded() -> None:
     assert "tasks[0].name: empty" in str(err)
     plain = from_rpc_error(FakeRpcError(grpc.StatusCode.UNAVAILABLE, "down", ()))
     assert isinstance(plain, braid.UnavailableError) and plain.violations == []
+
+
+@pytest.mark.parametrize(
+    ("priority", "wire"),
+    [
+        (None, "PRIORITY_UNSPECIFIED"),
+        ("high", "PRIORITY_HIGH"),
+        ("normal", "PRIORITY_NORMAL"),
+        ("low", "PRIORITY_LOW"),
+        (braid.Priority.HIGH, "PRIORITY_HIGH"),
+        (braid.Priority.LOW, "PRIORITY_LOW"),
+    ],
+)
+def test_trigger_request_carries_priority_and_concurrency_key(priority: object, wire: str) -> None:
+    req = _Requests.trigger("wf", {"a": 1}, "idem-1", 3, None, priority, "customer-42")  # type: ignore[arg-type]
+    assert req.priority == _pb.common.Priority.Value(wire)
+    assert req.concurrency_key == "customer-42"
+    assert (req.workflow_name, req.workflow_version, req.idempotency_key) == ("wf", 3, "idem-1")
+    assert json.loads(req.input_json) == {"a": 1}
+
+
+def test_trigger_request_defaults_leave_priority_and_key_unset() -> None:
+    req = _Requests.trigger("wf", None, None, None, None)
+    assert req.priority == _pb.common.PRIORITY_UNSPECIFIED
+    assert req.concurrency_key == ""
+
+
+@pytest.mark.parametrize("bad", ["urgent", "", "PRIORITY_HIGH", 1])
+def test_trigger_refuses_an_unknown_priority(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"unknown priority .*expected one of 'high', 'normal', 'low'"):
+        _Requests.trigger("wf", None, None, None, None, bad, None)  # type: ignore[arg-type]
+
+
+def test_client_trigger_refuses_an_unknown_priority_before_calling() -> None:
+    # Nothing listens on this endpoint: the error must come from the argument check.
+    with braid.Client("127.0.0.1:1", timeout=0.5) as client, pytest.raises(ValueError, match="unknown priority"):
+        client.trigger("wf", priority="urgent")  # type: ignore[arg-type]
+
+
+def test_run_model_reads_priority_concurrency_key_and_schedule() -> None:
+    p = _pb.run.Run(
+        id="r",
+        state=_pb.common.RUN_STATE_QUEUED,
+        priority=_pb.common.PRIORITY_LOW,
+        concurrency_key="customer-42",
+        schedule_id="nightly",
+        reason="waiting for max_per_key (1) of key customer-42",
+    )
+    p.scheduled_for.FromDatetime(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    run = braid.Run.from_proto(p)
+    assert run.state is braid.RunState.QUEUED
+    assert run.priority is braid.Priority.LOW
+    assert (run.concurrency_key, run.schedule_id) == ("customer-42", "nightly")
+    assert run.scheduled_for == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert run.reason.startswith("waiting for")
+    bare = braid.Run.from_proto(_pb.run.Run(id="r"))
+    assert bare.priority is braid.Priority.NORMAL  # unspecified is normal
+    assert (bare.concurrency_key, bare.schedule_id, bare.scheduled_for) == ("", "", None)

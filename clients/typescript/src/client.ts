@@ -10,14 +10,14 @@ import {
   type Workflow as StoredWorkflow,
   type WorkflowSummary,
 } from "./gen/braid/v1/workflow";
-import { RunServiceClient, type Run, type RunEvent } from "./gen/braid/v1/run";
+import { RunServiceClient, type Run, type RunEvent, type TriggerRunRequest } from "./gen/braid/v1/run";
 import {
   AdminServiceClient,
   type DeadLetter,
   type QueueInfo,
   type WorkerInfo,
 } from "./gen/braid/v1/admin";
-import { RunState, type PageRequest } from "./gen/braid/v1/common";
+import { Priority, RunState, type PageRequest } from "./gen/braid/v1/common";
 
 export interface ClientOptionsArg {
   /** Channel credentials; by default plaintext for host:port and http://, TLS for https://. */
@@ -37,6 +37,45 @@ export interface TriggerOptions {
   idempotencyKey?: string;
   /** Workflow version; 0 or unset for the latest. */
   version?: number;
+  /** How urgently the run's ready tasks are dispatched; unset is normal. Any other value throws a RangeError. */
+  priority?: TriggerPriority;
+  /**
+   * E.g. a customer id (at most 128 bytes): runs sharing it count against the workflow's
+   * `max_per_key`; the rest wait in RUN_STATE_QUEUED (`run.reason` says why).
+   */
+  concurrencyKey?: string;
+}
+
+/** A trigger's priority: a worker takes ready tasks of higher priority first (low never starves). */
+export type TriggerPriority = "high" | "normal" | "low";
+
+const PRIORITIES: Record<TriggerPriority, Priority> = {
+  high: Priority.PRIORITY_HIGH,
+  normal: Priority.PRIORITY_NORMAL,
+  low: Priority.PRIORITY_LOW,
+};
+
+/** The wire value of a trigger priority (unset is PRIORITY_UNSPECIFIED, which the server takes as normal). */
+export function priorityToProto(priority: TriggerPriority | undefined): Priority {
+  if (priority === undefined) return Priority.PRIORITY_UNSPECIFIED;
+  if (typeof priority === "string" && Object.prototype.hasOwnProperty.call(PRIORITIES, priority)) {
+    return PRIORITIES[priority];
+  }
+  throw new RangeError(`unknown priority ${JSON.stringify(priority)}: expected "high", "normal" or "low"`);
+}
+
+/** The TriggerRun request `trigger(workflow, options)` sends; throws on a bad option before any call. */
+export function triggerRunRequest(workflow: string, options: TriggerOptions = {}): TriggerRunRequest {
+  const priority = priorityToProto(options.priority);
+  const inputJson = options.inputJson ?? (options.input === undefined ? "" : JSON.stringify(options.input));
+  return {
+    workflowName: workflow,
+    workflowVersion: options.version ?? 0,
+    inputJson,
+    idempotencyKey: options.idempotencyKey ?? "",
+    priority,
+    concurrencyKey: options.concurrencyKey ?? "",
+  };
 }
 
 export interface RunFilter {
@@ -44,6 +83,8 @@ export interface RunFilter {
   states?: RunState[];
   createdAfter?: Date;
   createdBefore?: Date;
+  /** Only runs made by this schedule. */
+  scheduleId?: string;
   pageSize?: number;
   pageToken?: string;
 }
@@ -155,13 +196,7 @@ export class BraidClient {
 
   /** Starts a run of `workflow`; with an idempotency key a repeat returns the same run (`created` false). */
   async trigger(workflow: string, options: TriggerOptions = {}): Promise<{ run: Run; created: boolean }> {
-    const inputJson = options.inputJson ?? (options.input === undefined ? "" : JSON.stringify(options.input));
-    const res = await this.call(this.runs, this.runs.triggerRun, {
-      workflowName: workflow,
-      workflowVersion: options.version ?? 0,
-      inputJson,
-      idempotencyKey: options.idempotencyKey ?? "",
-    });
+    const res = await this.call(this.runs, this.runs.triggerRun, triggerRunRequest(workflow, options));
     return { run: res.run!, created: res.created };
   }
 
@@ -179,6 +214,7 @@ export class BraidClient {
       createdAfter: filter.createdAfter,
       createdBefore: filter.createdBefore,
       page: pageOf(filter),
+      scheduleId: filter.scheduleId ?? "",
     });
     return { runs: res.runs, nextPageToken: res.nextPageToken };
   }

@@ -8,6 +8,7 @@ export type {
   RedriveRequestArg,
   RunFilter,
   TriggerOptions,
+  TriggerPriority,
 } from "./client";
 export { BraidError, Code, codeName, violationsOf } from "./errors";
 export type { Violation } from "./errors";
@@ -36,7 +37,7 @@ export type { Logger, LogFields } from "./worker/logger";
 export { SDK_VERSION } from "./version";
 
 // The generated braid.v1 types most callers meet.
-export { RunState, TaskState, TriggerSource } from "./gen/braid/v1/common";
+export { Priority, RunState, TaskState, TriggerSource } from "./gen/braid/v1/common";
 export type { PageRequest, RetryPolicy, TaskAttempt, TaskError as TaskErrorProto } from "./gen/braid/v1/common";
 export type { Run, RunEvent, Task } from "./gen/braid/v1/run";
 export type { ValidationError, Workflow as StoredWorkflow, WorkflowDefinition, WorkflowSummary } from "./gen/braid/v1/workflow";

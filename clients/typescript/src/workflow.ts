@@ -5,7 +5,7 @@ import { Code, BraidError, type Violation } from "./errors";
 import { toProtoDuration, type DurationLike } from "./duration";
 import type { Duration } from "./gen/google/protobuf/duration";
 import type { RetryPolicy } from "./gen/braid/v1/common";
-import type { RunSettings, TaskDefinition, WorkflowDefinition } from "./gen/braid/v1/workflow";
+import { ConcurrencyPolicy, type RunSettings, type TaskDefinition, type WorkflowDefinition } from "./gen/braid/v1/workflow";
 
 /** A retry policy as in workflow files; unset fields are inherited (see docs/protocol.md). */
 export interface RetryPolicyFile {
@@ -320,6 +320,9 @@ function readDefinition(input: unknown, problems: Violation[]): WorkflowDefiniti
     defaultRetry: defaultRetry === undefined ? undefined : readRetry(defaultRetry, "settings.default_retry", problems),
     defaultTaskTimeout: sr.duration("default_task_timeout"),
     maxConcurrentRuns: sr.uint("max_concurrent_runs") ?? 0,
+    // Not in the file form this SDK reads yet: the wire defaults (queue, unlimited per key).
+    concurrencyPolicy: ConcurrencyPolicy.CONCURRENCY_POLICY_UNSPECIFIED,
+    maxPerKey: 0,
   };
   return { name, description, tasks, settings };
 }

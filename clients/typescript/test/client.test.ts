@@ -14,6 +14,7 @@ import {
   TaskError,
   parseEnvelope,
   Code,
+  Priority,
   RunState,
   SDK_VERSION,
   TaskState,
@@ -21,8 +22,10 @@ import {
   parseHumantime,
   toProtoDuration,
   toWorkflowDefinition,
+  type TriggerPriority,
   type WorkflowFile,
 } from "../src/index";
+import { triggerRunRequest } from "../src/client";
 import { Dev } from "./harness";
 
 describe("durations and definitions (no server)", () => {
@@ -103,6 +106,56 @@ describe("durations and definitions (no server)", () => {
   it("keeps SDK_VERSION equal to package.json", () => {
     const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, "..", "..", "package.json"), "utf8"));
     assert.equal(SDK_VERSION, pkg.version);
+  });
+});
+
+describe("trigger requests (no server)", () => {
+  it("carries priority and concurrency key", () => {
+    const req = triggerRunRequest("wf", {
+      input: { a: 1 },
+      idempotencyKey: "idem-1",
+      version: 3,
+      priority: "high",
+      concurrencyKey: "customer-42",
+    });
+    assert.deepEqual(req, {
+      workflowName: "wf",
+      workflowVersion: 3,
+      inputJson: '{"a":1}',
+      idempotencyKey: "idem-1",
+      priority: Priority.PRIORITY_HIGH,
+      concurrencyKey: "customer-42",
+    });
+    const expected: Record<TriggerPriority, Priority> = {
+      high: Priority.PRIORITY_HIGH,
+      normal: Priority.PRIORITY_NORMAL,
+      low: Priority.PRIORITY_LOW,
+    };
+    for (const [priority, wire] of Object.entries(expected)) {
+      assert.equal(triggerRunRequest("wf", { priority: priority as TriggerPriority }).priority, wire);
+    }
+  });
+
+  it("leaves priority unspecified and the key empty by default", () => {
+    const req = triggerRunRequest("wf");
+    assert.equal(req.priority, Priority.PRIORITY_UNSPECIFIED);
+    assert.equal(req.concurrencyKey, "");
+  });
+
+  it("refuses an unknown priority before any call", async () => {
+    for (const bad of ["urgent", "", "HIGH", "PRIORITY_HIGH", "toString", 1]) {
+      assert.throws(
+        () => triggerRunRequest("wf", { priority: bad as unknown as TriggerPriority }),
+        (e: unknown) => e instanceof RangeError && /unknown priority .*expected "high", "normal" or "low"/.test(e.message),
+      );
+    }
+    // Nothing listens on port 1: the rejection must come from the option check.
+    const client = new BraidClient("127.0.0.1:1", { timeoutMs: 500 });
+    try {
+      await assert.rejects(client.trigger("wf", { priority: "urgent" as TriggerPriority }), RangeError);
+    } finally {
+      client.close();
+    }
   });
 });
 

@@ -121,6 +121,13 @@ impl AdminService for AdminApi {
         }))
     }
 
+    async fn purge_dead_letters(
+        &self,
+        _: Request<pb::PurgeDeadLettersRequest>,
+    ) -> Result<Response<pb::PurgeDeadLettersResponse>, Status> {
+        Err(Status::unimplemented("AdminService.PurgeDeadLetters is not implemented yet"))
+    }
+
     async fn list_queues(&self, _: Request<pb::ListQueuesRequest>) -> Result<Response<pb::ListQueuesResponse>, Status> {
         Err(Status::unimplemented(
             "AdminService.ListQueues is not implemented yet: queue depth and lag arrive with the observability issue",

@@ -86,6 +86,19 @@ pub fn definition(d: pb::WorkflowDefinition) -> Result<WorkflowDefinition, Vec<V
             &mut errors,
         ),
         max_concurrent_runs: settings.max_concurrent_runs,
+        concurrency_policy: super::flow::concurrency_policy_from_proto(
+            "settings.concurrency_policy",
+            settings.concurrency_policy,
+        )
+        .unwrap_or_else(|_| {
+            errors.push(ValidationError {
+                path: "settings.concurrency_policy".into(),
+                reason: format!("unknown value {}", settings.concurrency_policy),
+            });
+            Default::default()
+        }),
+        max_per_key: settings.max_per_key,
+        retention: from_duration("settings.retention", settings.retention.as_ref(), &mut errors),
     };
     let tasks = d
         .tasks
@@ -128,6 +141,9 @@ pub fn definition_to_proto(d: &WorkflowDefinition) -> pb::WorkflowDefinition {
             default_retry: d.settings.default_retry.as_ref().map(retry_policy),
             default_task_timeout: d.settings.default_task_timeout.map(duration),
             max_concurrent_runs: d.settings.max_concurrent_runs,
+            concurrency_policy: super::flow::concurrency_policy(d.settings.concurrency_policy).into(),
+            max_per_key: d.settings.max_per_key,
+            retention: d.settings.retention.map(duration),
         }),
     }
 }
@@ -252,6 +268,10 @@ pub fn run(r: &Run, tasks: &[Task]) -> pb::Run {
         finished_at: r.finished_at.map(timestamp),
         tasks: tasks.iter().map(task).collect(),
         reason: r.reason.clone().unwrap_or_default(),
+        priority: super::flow::priority(r.priority).into(),
+        concurrency_key: r.concurrency_key.clone().unwrap_or_default(),
+        schedule_id: r.schedule.map(|s| s.schedule_id.to_string()).unwrap_or_default(),
+        scheduled_for: r.schedule.map(|s| timestamp(s.nominal)),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod convert;
+pub mod flow;
 pub mod run;
 pub mod schedule;
 pub mod status;

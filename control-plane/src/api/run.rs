@@ -1,6 +1,6 @@
 //! RunService: trigger, read, and watch adapters.
 
-use super::{convert, tenant_of};
+use super::{convert, flow, tenant_of};
 use crate::domain::records::RunFilter;
 use crate::engine::runs::parse_run_id;
 use crate::engine::session::Outbound;
@@ -29,14 +29,16 @@ impl RunApi {
     }
 }
 
-fn trigger_request(r: pb::TriggerRunRequest) -> TriggerRequest {
-    TriggerRequest {
+fn trigger_request(r: pb::TriggerRunRequest) -> Result<TriggerRequest, EngineError> {
+    Ok(TriggerRequest {
+        priority: Some(flow::priority_from_proto("priority", r.priority)?),
         workflow_name: r.workflow_name,
         workflow_version: (r.workflow_version != 0).then_some(r.workflow_version),
         input_json: r.input_json,
         idempotency_key: (!r.idempotency_key.is_empty()).then_some(r.idempotency_key),
-        source: None,
-    }
+        concurrency_key: (!r.concurrency_key.is_empty()).then_some(r.concurrency_key),
+        ..TriggerRequest::default()
+    })
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::WatchRunResponse, Status>> + Send>>;
@@ -48,7 +50,7 @@ impl RunService for RunApi {
         req: Request<pb::TriggerRunRequest>,
     ) -> Result<Response<pb::TriggerRunResponse>, Status> {
         let tenant = tenant_of(&req);
-        let trigger = trigger_request(req.into_inner());
+        let trigger = trigger_request(req.into_inner())?;
         let out = self.engine.trigger_run(&tenant, &trigger).await?;
         Ok(Response::new(pb::TriggerRunResponse { run: Some(convert::run_detail(&out.run)), created: out.created }))
     }
@@ -58,7 +60,13 @@ impl RunService for RunApi {
         req: Request<pb::TriggerRunsRequest>,
     ) -> Result<Response<pb::TriggerRunsResponse>, Status> {
         let tenant = tenant_of(&req);
-        let triggers: Vec<TriggerRequest> = req.into_inner().runs.into_iter().map(trigger_request).collect();
+        let triggers = req
+            .into_inner()
+            .runs
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| trigger_request(r).map_err(|e| e.within(&format!("runs[{i}]"))))
+            .collect::<Result<Vec<_>, _>>()?;
         let out = self.engine.trigger_runs(&tenant, &triggers).await?;
         let runs = out
             .into_iter()

@@ -51,6 +51,12 @@ impl ScheduleService for ScheduleApi {
     ) -> Result<Response<pb::ResumeScheduleResponse>, Status> {
         missing("ResumeSchedule")
     }
+    async fn backfill_schedule(
+        &self,
+        _: Request<pb::BackfillScheduleRequest>,
+    ) -> Result<Response<pb::BackfillScheduleResponse>, Status> {
+        missing("BackfillSchedule")
+    }
     async fn delete_schedule(
         &self,
         _: Request<pb::DeleteScheduleRequest>,

@@ -101,6 +101,7 @@ impl Client {
             workflow_version: 0,
             input_json: input,
             idempotency_key: String::new(),
+            ..Default::default()
         }
     }
 

@@ -107,12 +107,14 @@ fn run_state(name: &str) -> Result<i32, CliError> {
 
 pub async fn run(cmd: RunCommand) -> Result<(), CliError> {
     match cmd {
-        RunCommand::Start { workflow, input, idempotency_key, version, client } => {
+        RunCommand::Start { workflow, input, idempotency_key, version, priority, concurrency_key, client } => {
             let req = pb::TriggerRunRequest {
                 workflow_name: workflow,
                 workflow_version: version.unwrap_or(0),
                 input_json: read_input(&input)?,
                 idempotency_key: idempotency_key.unwrap_or_default(),
+                priority: crate::api::flow::priority(priority).into(),
+                concurrency_key: concurrency_key.unwrap_or_default(),
             };
             let mut api = RunServiceClient::new(channel(&client).await?);
             let out = api.trigger_run(req).await?.into_inner();
@@ -141,6 +143,7 @@ pub async fn run(cmd: RunCommand) -> Result<(), CliError> {
                 states,
                 created_after: None,
                 created_before: None,
+                schedule_id: String::new(),
                 page: Some(pb::PageRequest { page_size: limit, page_token: page_token.unwrap_or_default() }),
             };
             let mut api = RunServiceClient::new(channel(&client).await?);

@@ -192,6 +192,12 @@ pub enum RunCommand {
         /// Workflow version (default: latest).
         #[arg(long)]
         version: Option<u32>,
+        /// high, normal or low: ready tasks of higher priority are dispatched first.
+        #[arg(long, default_value = "normal")]
+        priority: crate::domain::flow::Priority,
+        /// Runs sharing this key count against the workflow's `max_per_key`.
+        #[arg(long)]
+        concurrency_key: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
     },

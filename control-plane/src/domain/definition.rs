@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::flow::ConcurrencyPolicy;
+
 /// A workflow definition as written by its author. Unknown fields are errors, so
 /// typos do not pass silently; durations are humantime strings ("500ms", "5m").
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -68,6 +70,26 @@ pub struct RunSettings {
     /// Runs of this workflow allowed at once; 0 means no limit.
     #[serde(default)]
     pub max_concurrent_runs: u32,
+    /// The fate of a run that does not fit under `max_concurrent_runs` or `max_per_key`.
+    #[serde(default, skip_serializing_if = "ConcurrencyPolicy::is_default")]
+    pub concurrency_policy: ConcurrencyPolicy,
+    /// Running runs allowed at once per concurrency key (given at trigger); 0 means no limit.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_per_key: u32,
+    /// Finished runs older than this are deleted; the server's default if absent.
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Duration>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl RunSettings {
+    /// Whether runs of this workflow pass through admission (a concurrency limit is set).
+    pub fn limits_concurrency(&self) -> bool {
+        self.max_concurrent_runs > 0 || self.max_per_key > 0
+    }
 }
 
 /// The text format a definition was written in.

@@ -37,6 +37,11 @@ pub const MAX_MULTIPLIER: f64 = 10.0;
 pub const MIN_TASK_TIMEOUT: Duration = Duration::from_millis(100);
 /// Longest allowed task timeout (24h).
 pub const MAX_TASK_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+/// Bounds of a workflow's `settings.retention` (how long finished runs are kept).
+pub const MIN_RETENTION: Duration = Duration::from_secs(60);
+pub const MAX_RETENTION: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+/// Longest concurrency key of a trigger, in bytes.
+pub const MAX_CONCURRENCY_KEY_LEN: usize = 128;
 
 /// Attempts when nothing says otherwise.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;

@@ -1,6 +1,7 @@
 //! Braid's domain: workflow definitions and their validation, retry policy, lifecycle states, records (pure, no I/O).
 
 pub mod definition;
+pub mod flow;
 pub mod limits;
 pub mod records;
 pub mod retry;
@@ -8,6 +9,7 @@ pub mod state;
 pub mod validate;
 
 pub use definition::{DefinitionParseError, RetrySpec, RunSettings, SourceFormat, TaskDefinition, WorkflowDefinition};
+pub use flow::{CatchupPolicy, ConcurrencyPolicy, OverlapPolicy, Priority};
 pub use retry::RetryPolicy;
 pub use state::{ParseStateError, RunState, TaskState, TriggerSource};
 pub use validate::{

@@ -1,6 +1,7 @@
 //! Plain records the engine reads and returns: workflows, runs, tasks, attempts, events.
 
 use crate::domain::definition::WorkflowDefinition;
+use crate::domain::flow::Priority;
 use crate::domain::state::{RunState, TaskState, TriggerSource};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,17 @@ pub struct Run {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    pub priority: Priority,
+    pub concurrency_key: Option<String>,
+    /// The cron tick that made the run, if a schedule did.
+    pub schedule: Option<ScheduleTick>,
+}
+
+/// One tick of a cron schedule: the schedule and the tick's nominal fire time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ScheduleTick {
+    pub schedule_id: Uuid,
+    pub nominal: DateTime<Utc>,
 }
 
 /// A failure as reported by a worker or recorded by the engine (stored as JSON).

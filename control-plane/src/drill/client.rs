@@ -51,6 +51,7 @@ impl Api {
             workflow_version: 0,
             input_json: input.to_owned(),
             idempotency_key: key.unwrap_or_default().to_owned(),
+            ..Default::default()
         };
         Ok(api.trigger_run(req).await?.into_inner())
     }

@@ -1,7 +1,8 @@
 //! Triggering: creating runs and all their tasks in one transaction (one run or a thousand), with idempotency keys.
 
 use super::{Engine, EngineError};
-use crate::domain::records::{Run, RunDetail, Task, Tenant, WorkflowVersion};
+use crate::domain::flow::Priority;
+use crate::domain::records::{Run, RunDetail, ScheduleTick, Task, Tenant, WorkflowVersion};
 use crate::domain::state::{RunState, TaskState, TriggerSource};
 use crate::domain::validate::{
     ValidWorkflow, ValidationError, validate, validate_idempotency_key, validate_input_json,
@@ -30,6 +31,15 @@ pub struct TriggerRequest {
     pub input_json: String,
     pub idempotency_key: Option<String>,
     pub source: Option<TriggerSource>,
+    /// None for normal.
+    pub priority: Option<Priority>,
+    /// Runs sharing it count against the workflow's `max_per_key`.
+    pub concurrency_key: Option<String>,
+    /// The cron tick firing this run: at most one run per tick, ever (a request for a tick
+    /// already fired gets that run with `created = false`).
+    pub schedule: Option<ScheduleTick>,
+    /// Wait (queued) until no other run of the schedule is running (overlap `buffer_one`).
+    pub after_schedule_runs: bool,
 }
 
 /// What TriggerRun did.
@@ -287,6 +297,11 @@ impl Engine {
                 trigger_source: detail.run.trigger_source,
                 events: i64::try_from(log.len()).unwrap_or(i64::MAX),
                 now,
+                priority: detail.run.priority,
+                concurrency_key: detail.run.concurrency_key.as_deref(),
+                schedule: detail.run.schedule,
+                gated: false,
+                reason: None,
             })
             .collect();
         // In key order, so that bulk triggers sharing keys wait for each other instead of deadlocking.
@@ -303,6 +318,7 @@ impl Engine {
                 retry: &v.retry,
                 timeout_ms: i64::try_from(v.timeout.as_millis()).unwrap_or(i64::MAX),
                 now,
+                priority: detail.run.priority,
             }));
         }
         let logs: Vec<(Uuid, Vec<NewEvent>)> = made.iter().map(|(d, log)| (d.run.id, log.clone())).collect();
@@ -391,6 +407,9 @@ fn new_run(c: &Checked<'_>, run_id: Uuid, r: &Resolved, now: DateTime<Utc>) -> (
         created_at: now,
         started_at: Some(now),
         finished_at: None,
+        priority: c.req.priority.unwrap_or_default(),
+        concurrency_key: c.req.concurrency_key.clone(),
+        schedule: c.req.schedule,
     };
     (RunDetail { run, tasks }, log)
 }

@@ -2,7 +2,8 @@
 
 use super::entity::run;
 use super::{StoreError, corrupt};
-use crate::domain::records::{Run, RunCursor, RunFilter, Tenant};
+use crate::domain::flow::Priority;
+use crate::domain::records::{Run, RunCursor, RunFilter, ScheduleTick, Tenant};
 use crate::domain::state::{RunState, TriggerSource};
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -25,6 +26,13 @@ pub struct NewRun<'a> {
     /// How many events the run starts with (numbered 1..=events by `events::insert_initial`).
     pub events: i64,
     pub now: DateTime<Utc>,
+    pub priority: Priority,
+    pub concurrency_key: Option<&'a str>,
+    pub schedule: Option<ScheduleTick>,
+    /// Queued runs wait in `run_gates`: see [`crate::store::gates`].
+    pub gated: bool,
+    /// Why a queued run waits.
+    pub reason: Option<&'a str>,
 }
 
 /// A stored run plus the hash of its input, for idempotency checks.
@@ -49,6 +57,12 @@ pub(crate) fn to_record(m: run::Model) -> Result<StoredRun, StoreError> {
             created_at: m.created_at,
             started_at: m.started_at,
             finished_at: m.finished_at,
+            priority: Priority::from_rank(m.priority),
+            concurrency_key: m.concurrency_key,
+            schedule: m
+                .schedule_id
+                .zip(m.scheduled_for)
+                .map(|(schedule_id, nominal)| ScheduleTick { schedule_id, nominal }),
         },
         input_hash: m.input_hash,
     })
@@ -70,12 +84,17 @@ fn new_model(tenant: &Tenant, r: &NewRun<'_>) -> Result<run::ActiveModel, StoreE
         idempotency_key: Set(r.idempotency_key.map(str::to_owned)),
         input_hash: Set(Some(r.input_hash.to_owned())),
         trigger_source: Set(r.trigger_source.as_str().to_owned()),
-        reason: Set(None),
+        reason: Set(r.reason.map(str::to_owned)),
         next_event_seq: Set(r.events),
         created_at: Set(r.now),
         started_at: Set(started_at),
         finished_at: Set(None),
         updated_at: Set(r.now),
+        priority: Set(r.priority.rank()),
+        concurrency_key: Set(r.concurrency_key.map(str::to_owned)),
+        schedule_id: Set(r.schedule.map(|s| s.schedule_id)),
+        scheduled_for: Set(r.schedule.map(|s| s.nominal)),
+        gated: Set(r.gated),
     })
 }
 
@@ -88,10 +107,7 @@ pub async fn insert_many<C: ConnectionTrait>(c: &C, tenant: &Tenant, runs: &[New
     let mut inserted = 0;
     for chunk in runs.chunks(RUNS_PER_STATEMENT) {
         let models = chunk.iter().map(|r| new_model(tenant, r)).collect::<Result<Vec<_>, _>>()?;
-        let res = run::Entity::insert_many(models)
-            .on_conflict_do_nothing_on([run::Column::TenantId, run::Column::WorkflowName, run::Column::IdempotencyKey])
-            .exec_without_returning(c)
-            .await?;
+        let res = run::Entity::insert_many(models).on_conflict_do_nothing().exec_without_returning(c).await?;
         inserted += match res {
             TryInsertResult::Inserted(n) => n,
             TryInsertResult::Conflicted | TryInsertResult::Empty => 0,

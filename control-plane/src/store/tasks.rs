@@ -2,6 +2,7 @@
 
 use super::entity::{task, task_attempt};
 use super::{StoreError, corrupt};
+use crate::domain::flow::Priority;
 use crate::domain::records::{Task, TaskAttempt, TaskError, Tenant};
 use crate::domain::retry::RetryPolicy;
 use crate::domain::state::TaskState;
@@ -22,6 +23,7 @@ pub struct NewTask<'a> {
     pub retry: &'a RetryPolicy,
     pub timeout_ms: i64,
     pub now: DateTime<Utc>,
+    pub priority: Priority,
 }
 
 /// Tasks per insert statement (22 bind parameters each, under PostgreSQL's 65,535).
@@ -61,6 +63,7 @@ async fn insert_chunk<C: ConnectionTrait>(c: &C, tenant: &Tenant, tasks: &[NewTa
             updated_at: Set(t.now),
             finished_at: Set(None),
             published_at: Set((t.state == TaskState::Ready).then_some(t.now)),
+            priority: Set(t.priority.rank()),
         });
     }
     task::Entity::insert_many(models).exec_without_returning(c).await?;

@@ -79,6 +79,39 @@ class TaskState(str, enum.Enum):
         return cls[name]
 
 
+class Priority(str, enum.Enum):
+    """How urgently a run's ready tasks are dispatched (higher first; low never starves).
+
+    Triggers take a member or its value (``"high"``, ``"normal"``, ``"low"``)."""
+
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+    @classmethod
+    def parse(cls, value: Priority | str) -> Priority:
+        """``value`` as a member; ``ValueError`` naming the accepted values when it is none."""
+        if isinstance(value, Priority):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            accepted = ", ".join(repr(p.value) for p in cls)
+            raise ValueError(f"unknown priority {value!r}: expected one of {accepted}") from None
+
+    @classmethod
+    def from_proto(cls, value: int) -> Priority:
+        """Unspecified (and any value this client does not know) is normal, as on the server."""
+        if value == _pb.common.PRIORITY_HIGH:
+            return cls.HIGH
+        if value == _pb.common.PRIORITY_LOW:
+            return cls.LOW
+        return cls.NORMAL
+
+    def to_proto(self) -> int:
+        return _pb.common.Priority.Value(f"PRIORITY_{self.name}")
+
+
 _RUN_STATES = set(_pb.common.RunState.values())
 _TASK_STATES = set(_pb.common.TaskState.values())
 
@@ -184,7 +217,14 @@ class Run:
     started_at: datetime | None
     finished_at: datetime | None
     tasks: list[Task]
+    #: Why the run failed or was cancelled; while queued, what it waits for.
     reason: str
+    priority: Priority = Priority.NORMAL
+    #: The trigger's concurrency key ("" for none).
+    concurrency_key: str = ""
+    #: Set when a cron schedule made the run: the schedule and the tick's nominal fire time.
+    schedule_id: str = ""
+    scheduled_for: datetime | None = None
     raw: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -219,6 +259,10 @@ class Run:
             finished_at=_ts(p, "finished_at"),
             tasks=[Task.from_proto(t) for t in p.tasks],
             reason=p.reason,
+            priority=Priority.from_proto(p.priority),
+            concurrency_key=p.concurrency_key,
+            schedule_id=p.schedule_id,
+            scheduled_for=_ts(p, "scheduled_for"),
             raw=p,
         )
 

@@ -27,6 +27,9 @@ pub(super) fn normalize(def: &WorkflowDefinition, resolved: &Resolved) -> Workfl
             default_retry: Some(RetrySpec::from(&resolved.settings_retry)),
             default_task_timeout: Some(resolved.settings_timeout),
             max_concurrent_runs: def.settings.max_concurrent_runs,
+            concurrency_policy: def.settings.concurrency_policy,
+            max_per_key: def.settings.max_per_key,
+            retention: def.settings.retention,
         },
     }
 }

@@ -38,6 +38,16 @@ pub(super) fn check(def: &WorkflowDefinition, problems: &mut Problems) -> Resolv
     if let Some(timeout) = settings.default_task_timeout {
         check_timeout(timeout, &Path::settings(SettingsField::DefaultTaskTimeout), problems);
     }
+    if !settings.concurrency_policy.is_default() && !settings.limits_concurrency() {
+        let reason =
+            format!("{} needs a limit to act on: set max_concurrent_runs or max_per_key", settings.concurrency_policy);
+        problems.push(&Path::settings(SettingsField::ConcurrencyPolicy), reason);
+    }
+    if let Some(retention) = settings.retention
+        && let Some(reason) = duration_problem(retention, limits::MIN_RETENTION, limits::MAX_RETENTION)
+    {
+        problems.push(&Path::settings(SettingsField::Retention), reason);
+    }
 
     let mut first_seen: HashMap<&str, usize> = HashMap::new();
     let mut tasks = Vec::with_capacity(count);

@@ -38,6 +38,8 @@ pub(super) enum RetryField {
 pub(super) enum SettingsField {
     DefaultRetry,
     DefaultTaskTimeout,
+    ConcurrencyPolicy,
+    Retention,
 }
 
 /// A location in a definition: its text and a key that sorts in definition order.
@@ -82,6 +84,8 @@ impl Path {
         let name = match field {
             SettingsField::DefaultRetry => "default_retry",
             SettingsField::DefaultTaskTimeout => "default_task_timeout",
+            SettingsField::ConcurrencyPolicy => "concurrency_policy",
+            SettingsField::Retention => "retention",
         };
         Path::top(Top::Settings).field(name, field as usize)
     }

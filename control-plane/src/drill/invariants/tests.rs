@@ -32,6 +32,11 @@ fn run_row(id: Uuid, key: Option<&str>) -> run::Model {
         started_at: Some(at(0)),
         finished_at: Some(at(9)),
         updated_at: at(9),
+        priority: 1,
+        concurrency_key: None,
+        schedule_id: None,
+        scheduled_for: None,
+        gated: false,
     }
 }
 
@@ -59,6 +64,7 @@ fn task_row(id: Uuid, run_id: Uuid, attempt: i32, lease: Uuid) -> task::Model {
         updated_at: at(9),
         finished_at: Some(at(9)),
         published_at: None,
+        priority: 1,
     }
 }
 

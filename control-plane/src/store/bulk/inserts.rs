@@ -20,12 +20,18 @@ fn runs_sql(tenant: &Tenant, runs: &[NewRun<'_>]) -> Sql {
     let nows: Vec<DateTime<Utc>> = runs.iter().map(|r| r.now).collect();
     Sql::new(
         "INSERT INTO runs (id, tenant_id, workflow_name, workflow_version, state, input, idempotency_key, \
-           input_hash, trigger_source, next_event_seq, created_at, started_at, updated_at) \
+           input_hash, trigger_source, next_event_seq, created_at, started_at, updated_at, priority, \
+           concurrency_key, schedule_id, scheduled_for, gated, reason) \
          SELECT v.id, $1, v.workflow, v.version, v.state, v.input, NULLIF(v.key, ''), v.hash, v.source, v.seq, \
-           v.at, CASE WHEN v.state = 'running' THEN v.at END, v.at \
+           v.at, CASE WHEN v.state = 'running' THEN v.at END, v.at, v.priority, NULLIF(v.ckey, ''), \
+           NULLIF(v.schedule, '00000000-0000-0000-0000-000000000000'::uuid), \
+           CASE WHEN v.schedule <> '00000000-0000-0000-0000-000000000000'::uuid THEN v.nominal END, \
+           v.gated, NULLIF(v.reason, '') \
          FROM unnest($2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], \
-           $9::text[], $10::bigint[], $11::timestamptz[]) \
-           AS v(id, workflow, version, state, input, key, hash, source, seq, at) \
+           $9::text[], $10::bigint[], $11::timestamptz[], $12::smallint[], $13::text[], $14::uuid[], \
+           $15::timestamptz[], $16::bool[], $17::text[]) \
+           AS v(id, workflow, version, state, input, key, hash, source, seq, at, priority, ckey, schedule, \
+             nominal, gated, reason) \
          ON CONFLICT DO NOTHING RETURNING id",
         vec![
             tenant.as_str().into(),
@@ -39,6 +45,13 @@ fn runs_sql(tenant: &Tenant, runs: &[NewRun<'_>]) -> Sql {
             col(&|r| r.trigger_source.as_str().to_owned()).into(),
             seqs.into(),
             nows.into(),
+            runs.iter().map(|r| r.priority.rank()).collect::<Vec<i16>>().into(),
+            col(&|r| r.concurrency_key.unwrap_or_default().to_owned()).into(),
+            // No schedule: the nil id (read back as NULL) and any instant (dropped with it).
+            runs.iter().map(|r| r.schedule.map_or(Uuid::nil(), |s| s.schedule_id)).collect::<Vec<Uuid>>().into(),
+            runs.iter().map(|r| r.schedule.map_or(r.now, |s| s.nominal)).collect::<Vec<DateTime<Utc>>>().into(),
+            runs.iter().map(|r| r.gated).collect::<Vec<bool>>().into(),
+            col(&|r| r.reason.unwrap_or_default().to_owned()).into(),
         ],
     )
 }
@@ -48,7 +61,7 @@ fn tasks_sql(tenant: &Tenant, tasks: &[NewTask<'_>], filter: &str) -> Result<Sql
     let mut ids = Vec::with_capacity(tasks.len());
     let (mut runs, mut names, mut types, mut states) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut deps, mut pending, mut max_attempts, mut policies) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut timeouts, mut nows) = (Vec::new(), Vec::new());
+    let (mut timeouts, mut nows, mut priorities) = (Vec::new(), Vec::new(), Vec::<i16>::new());
     for t in tasks {
         ids.push(t.id);
         runs.push(t.run_id);
@@ -61,16 +74,18 @@ fn tasks_sql(tenant: &Tenant, tasks: &[NewTask<'_>], filter: &str) -> Result<Sql
         policies.push(serde_json::to_string(t.retry).map_err(corrupt)?);
         timeouts.push(t.timeout_ms);
         nows.push(t.now);
+        priorities.push(t.priority.rank());
     }
     Ok(Sql::new(
         format!(
             "INSERT INTO tasks (id, tenant_id, run_id, name, task_type, state, depends_on, pending_deps, attempt, \
-               max_attempts, retry_policy, timeout_ms, available_at, created_at, updated_at, published_at) \
+               max_attempts, retry_policy, timeout_ms, available_at, created_at, updated_at, published_at, priority) \
              SELECT v.id, $1, v.run_id, v.name, v.task_type, v.state, v.deps, v.pending, 0, v.max_attempts, \
-               v.policy, v.timeout_ms, v.at, v.at, v.at, CASE WHEN v.state = 'ready' THEN v.at END \
+               v.policy, v.timeout_ms, v.at, v.at, v.at, CASE WHEN v.state = 'ready' THEN v.at END, v.priority \
              FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], \
-               $9::int[], $10::text[], $11::bigint[], $12::timestamptz[]) \
-               AS v(id, run_id, name, task_type, state, deps, pending, max_attempts, policy, timeout_ms, at){filter}"
+               $9::int[], $10::text[], $11::bigint[], $12::timestamptz[], $13::smallint[]) \
+               AS v(id, run_id, name, task_type, state, deps, pending, max_attempts, policy, timeout_ms, at, \
+                 priority){filter}"
         ),
         vec![
             tenant.as_str().into(),
@@ -85,6 +100,7 @@ fn tasks_sql(tenant: &Tenant, tasks: &[NewTask<'_>], filter: &str) -> Result<Sql
             policies.into(),
             timeouts.into(),
             nows.into(),
+            priorities.into(),
         ],
     ))
 }

@@ -7,6 +7,7 @@
 pub mod dead_letter;
 pub mod run;
 pub mod run_event;
+pub mod run_gate;
 pub mod schedule;
 pub mod task;
 pub mod task_attempt;

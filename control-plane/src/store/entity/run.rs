@@ -27,6 +27,15 @@ pub struct Model {
     pub started_at: Option<DateTimeUtc>,
     pub finished_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
+    /// 0 high, 1 normal, 2 low.
+    pub priority: i16,
+    pub concurrency_key: Option<String>,
+    /// The schedule whose tick made the run, and the tick's nominal time (unique together).
+    pub schedule_id: Option<Uuid>,
+    pub scheduled_for: Option<DateTimeUtc>,
+    /// The run has a row in `run_gates` (its workflow limits concurrency, or it waits for its
+    /// schedule's previous run): its end must admit the next queued run.
+    pub gated: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

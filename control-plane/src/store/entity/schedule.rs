@@ -20,6 +20,14 @@ pub struct Model {
     pub end_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Missed ticks older than this are skipped.
+    pub catchup_window_ms: i64,
+    /// `all` or `latest`.
+    pub catchup_policy: String,
+    /// Nominal time of the newest tick handled (fired or skipped).
+    pub last_tick: Option<DateTimeUtc>,
+    /// Priority of the runs it makes: 0 high, 1 normal, 2 low.
+    pub priority: i16,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

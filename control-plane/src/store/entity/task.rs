@@ -38,6 +38,8 @@ pub struct Model {
     pub finished_at: Option<DateTimeUtc>,
     /// When the task was last handed to the dispatch queue (reconciler bookkeeping).
     pub published_at: Option<DateTimeUtc>,
+    /// The run's priority: 0 high, 1 normal, 2 low.
+    pub priority: i16,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

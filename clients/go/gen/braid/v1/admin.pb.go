@@ -426,6 +426,103 @@ func (x *RedriveDeadLettersResponse) GetTaskIds() []string {
 	return nil
 }
 
+type PurgeDeadLettersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Either explicit ids, or a filter (all matching); not both.
+	Ids           []string          `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	Filter        *DeadLetterFilter `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeDeadLettersRequest) Reset() {
+	*x = PurgeDeadLettersRequest{}
+	mi := &file_braid_v1_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeDeadLettersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeDeadLettersRequest) ProtoMessage() {}
+
+func (x *PurgeDeadLettersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_braid_v1_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeDeadLettersRequest.ProtoReflect.Descriptor instead.
+func (*PurgeDeadLettersRequest) Descriptor() ([]byte, []int) {
+	return file_braid_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PurgeDeadLettersRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *PurgeDeadLettersRequest) GetFilter() *DeadLetterFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+type PurgeDeadLettersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Purged        uint32                 `protobuf:"varint,1,opt,name=purged,proto3" json:"purged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeDeadLettersResponse) Reset() {
+	*x = PurgeDeadLettersResponse{}
+	mi := &file_braid_v1_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeDeadLettersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeDeadLettersResponse) ProtoMessage() {}
+
+func (x *PurgeDeadLettersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_braid_v1_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeDeadLettersResponse.ProtoReflect.Descriptor instead.
+func (*PurgeDeadLettersResponse) Descriptor() ([]byte, []int) {
+	return file_braid_v1_admin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PurgeDeadLettersResponse) GetPurged() uint32 {
+	if x != nil {
+		return x.Purged
+	}
+	return 0
+}
+
 // A worker connected to some control plane.
 type WorkerInfo struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -446,7 +543,7 @@ type WorkerInfo struct {
 
 func (x *WorkerInfo) Reset() {
 	*x = WorkerInfo{}
-	mi := &file_braid_v1_admin_proto_msgTypes[6]
+	mi := &file_braid_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -458,7 +555,7 @@ func (x *WorkerInfo) String() string {
 func (*WorkerInfo) ProtoMessage() {}
 
 func (x *WorkerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_admin_proto_msgTypes[6]
+	mi := &file_braid_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -471,7 +568,7 @@ func (x *WorkerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerInfo.ProtoReflect.Descriptor instead.
 func (*WorkerInfo) Descriptor() ([]byte, []int) {
-	return file_braid_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_braid_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WorkerInfo) GetId() string {
@@ -560,7 +657,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_braid_v1_admin_proto_msgTypes[7]
+	mi := &file_braid_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -572,7 +669,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_admin_proto_msgTypes[7]
+	mi := &file_braid_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -585,7 +682,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_braid_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_braid_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListWorkersRequest) GetPage() *PageRequest {
@@ -605,7 +702,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_braid_v1_admin_proto_msgTypes[8]
+	mi := &file_braid_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +714,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_admin_proto_msgTypes[8]
+	mi := &file_braid_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +727,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_braid_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_braid_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*WorkerInfo {
@@ -662,7 +759,7 @@ type QueueInfo struct {
 
 func (x *QueueInfo) Reset() {
 	*x = QueueInfo{}
-	mi := &file_braid_v1_admin_proto_msgTypes[9]
+	mi := &file_braid_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -674,7 +771,7 @@ func (x *QueueInfo) String() string {
 func (*QueueInfo) ProtoMessage() {}
 
 func (x *QueueInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_admin_proto_msgTypes[9]
+	mi := &file_braid_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -687,7 +784,7 @@ func (x *QueueInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueInfo.ProtoReflect.Descriptor instead.
 func (*QueueInfo) Descriptor() ([]byte, []int) {
-	return file_braid_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_braid_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *QueueInfo) GetTaskType() string {
@@ -733,7 +830,7 @@ type ListQueuesRequest struct {
 
 func (x *ListQueuesRequest) Reset() {
 	*x = ListQueuesRequest{}
-	mi := &file_braid_v1_admin_proto_msgTypes[10]
+	mi := &file_braid_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +842,7 @@ func (x *ListQueuesRequest) String() string {
 func (*ListQueuesRequest) ProtoMessage() {}
 
 func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_admin_proto_msgTypes[10]
+	mi := &file_braid_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +855,7 @@ func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesRequest.ProtoReflect.Descriptor instead.
 func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
-	return file_braid_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_braid_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 type ListQueuesResponse struct {
@@ -770,7 +867,7 @@ type ListQueuesResponse struct {
 
 func (x *ListQueuesResponse) Reset() {
 	*x = ListQueuesResponse{}
-	mi := &file_braid_v1_admin_proto_msgTypes[11]
+	mi := &file_braid_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +879,7 @@ func (x *ListQueuesResponse) String() string {
 func (*ListQueuesResponse) ProtoMessage() {}
 
 func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_admin_proto_msgTypes[11]
+	mi := &file_braid_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +892,7 @@ func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesResponse.ProtoReflect.Descriptor instead.
 func (*ListQueuesResponse) Descriptor() ([]byte, []int) {
-	return file_braid_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_braid_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListQueuesResponse) GetQueues() []*QueueInfo {
@@ -843,7 +940,12 @@ const file_braid_v1_admin_proto_rawDesc = "" +
 	"\x06filter\x18\x02 \x01(\v2\x1a.braid.v1.DeadLetterFilterR\x06filter\"S\n" +
 	"\x1aRedriveDeadLettersResponse\x12\x1a\n" +
 	"\bredriven\x18\x01 \x01(\rR\bredriven\x12\x19\n" +
-	"\btask_ids\x18\x02 \x03(\tR\ataskIds\"\xe0\x03\n" +
+	"\btask_ids\x18\x02 \x03(\tR\ataskIds\"_\n" +
+	"\x17PurgeDeadLettersRequest\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\x122\n" +
+	"\x06filter\x18\x02 \x01(\v2\x1a.braid.v1.DeadLetterFilterR\x06filter\"2\n" +
+	"\x18PurgeDeadLettersResponse\x12\x16\n" +
+	"\x06purged\x18\x01 \x01(\rR\x06purged\"\xe0\x03\n" +
 	"\n" +
 	"WorkerInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -877,10 +979,11 @@ const file_braid_v1_admin_proto_rawDesc = "" +
 	"\aworkers\x18\x05 \x01(\rR\aworkers\"\x13\n" +
 	"\x11ListQueuesRequest\"A\n" +
 	"\x12ListQueuesResponse\x12+\n" +
-	"\x06queues\x18\x01 \x03(\v2\x13.braid.v1.QueueInfoR\x06queues2\xdc\x02\n" +
+	"\x06queues\x18\x01 \x03(\v2\x13.braid.v1.QueueInfoR\x06queues2\xb7\x03\n" +
 	"\fAdminService\x12V\n" +
 	"\x0fListDeadLetters\x12 .braid.v1.ListDeadLettersRequest\x1a!.braid.v1.ListDeadLettersResponse\x12_\n" +
-	"\x12RedriveDeadLetters\x12#.braid.v1.RedriveDeadLettersRequest\x1a$.braid.v1.RedriveDeadLettersResponse\x12J\n" +
+	"\x12RedriveDeadLetters\x12#.braid.v1.RedriveDeadLettersRequest\x1a$.braid.v1.RedriveDeadLettersResponse\x12Y\n" +
+	"\x10PurgeDeadLetters\x12!.braid.v1.PurgeDeadLettersRequest\x1a\".braid.v1.PurgeDeadLettersResponse\x12J\n" +
 	"\vListWorkers\x12\x1c.braid.v1.ListWorkersRequest\x1a\x1d.braid.v1.ListWorkersResponse\x12G\n" +
 	"\n" +
 	"ListQueues\x12\x1b.braid.v1.ListQueuesRequest\x1a\x1c.braid.v1.ListQueuesResponseB\x97\x01\n" +
@@ -899,7 +1002,7 @@ func file_braid_v1_admin_proto_rawDescGZIP() []byte {
 	return file_braid_v1_admin_proto_rawDescData
 }
 
-var file_braid_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_braid_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_braid_v1_admin_proto_goTypes = []any{
 	(*DeadLetter)(nil),                 // 0: braid.v1.DeadLetter
 	(*DeadLetterFilter)(nil),           // 1: braid.v1.DeadLetterFilter
@@ -907,47 +1010,52 @@ var file_braid_v1_admin_proto_goTypes = []any{
 	(*ListDeadLettersResponse)(nil),    // 3: braid.v1.ListDeadLettersResponse
 	(*RedriveDeadLettersRequest)(nil),  // 4: braid.v1.RedriveDeadLettersRequest
 	(*RedriveDeadLettersResponse)(nil), // 5: braid.v1.RedriveDeadLettersResponse
-	(*WorkerInfo)(nil),                 // 6: braid.v1.WorkerInfo
-	(*ListWorkersRequest)(nil),         // 7: braid.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),        // 8: braid.v1.ListWorkersResponse
-	(*QueueInfo)(nil),                  // 9: braid.v1.QueueInfo
-	(*ListQueuesRequest)(nil),          // 10: braid.v1.ListQueuesRequest
-	(*ListQueuesResponse)(nil),         // 11: braid.v1.ListQueuesResponse
-	nil,                                // 12: braid.v1.WorkerInfo.LabelsEntry
-	(*TaskError)(nil),                  // 13: braid.v1.TaskError
-	(*timestamppb.Timestamp)(nil),      // 14: google.protobuf.Timestamp
-	(*PageRequest)(nil),                // 15: braid.v1.PageRequest
-	(*durationpb.Duration)(nil),        // 16: google.protobuf.Duration
+	(*PurgeDeadLettersRequest)(nil),    // 6: braid.v1.PurgeDeadLettersRequest
+	(*PurgeDeadLettersResponse)(nil),   // 7: braid.v1.PurgeDeadLettersResponse
+	(*WorkerInfo)(nil),                 // 8: braid.v1.WorkerInfo
+	(*ListWorkersRequest)(nil),         // 9: braid.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),        // 10: braid.v1.ListWorkersResponse
+	(*QueueInfo)(nil),                  // 11: braid.v1.QueueInfo
+	(*ListQueuesRequest)(nil),          // 12: braid.v1.ListQueuesRequest
+	(*ListQueuesResponse)(nil),         // 13: braid.v1.ListQueuesResponse
+	nil,                                // 14: braid.v1.WorkerInfo.LabelsEntry
+	(*TaskError)(nil),                  // 15: braid.v1.TaskError
+	(*timestamppb.Timestamp)(nil),      // 16: google.protobuf.Timestamp
+	(*PageRequest)(nil),                // 17: braid.v1.PageRequest
+	(*durationpb.Duration)(nil),        // 18: google.protobuf.Duration
 }
 var file_braid_v1_admin_proto_depIdxs = []int32{
-	13, // 0: braid.v1.DeadLetter.last_error:type_name -> braid.v1.TaskError
-	14, // 1: braid.v1.DeadLetter.created_at:type_name -> google.protobuf.Timestamp
-	14, // 2: braid.v1.DeadLetterFilter.created_after:type_name -> google.protobuf.Timestamp
-	14, // 3: braid.v1.DeadLetterFilter.created_before:type_name -> google.protobuf.Timestamp
+	15, // 0: braid.v1.DeadLetter.last_error:type_name -> braid.v1.TaskError
+	16, // 1: braid.v1.DeadLetter.created_at:type_name -> google.protobuf.Timestamp
+	16, // 2: braid.v1.DeadLetterFilter.created_after:type_name -> google.protobuf.Timestamp
+	16, // 3: braid.v1.DeadLetterFilter.created_before:type_name -> google.protobuf.Timestamp
 	1,  // 4: braid.v1.ListDeadLettersRequest.filter:type_name -> braid.v1.DeadLetterFilter
-	15, // 5: braid.v1.ListDeadLettersRequest.page:type_name -> braid.v1.PageRequest
+	17, // 5: braid.v1.ListDeadLettersRequest.page:type_name -> braid.v1.PageRequest
 	0,  // 6: braid.v1.ListDeadLettersResponse.dead_letters:type_name -> braid.v1.DeadLetter
 	1,  // 7: braid.v1.RedriveDeadLettersRequest.filter:type_name -> braid.v1.DeadLetterFilter
-	12, // 8: braid.v1.WorkerInfo.labels:type_name -> braid.v1.WorkerInfo.LabelsEntry
-	14, // 9: braid.v1.WorkerInfo.connected_at:type_name -> google.protobuf.Timestamp
-	14, // 10: braid.v1.WorkerInfo.last_heartbeat_at:type_name -> google.protobuf.Timestamp
-	15, // 11: braid.v1.ListWorkersRequest.page:type_name -> braid.v1.PageRequest
-	6,  // 12: braid.v1.ListWorkersResponse.workers:type_name -> braid.v1.WorkerInfo
-	16, // 13: braid.v1.QueueInfo.lag:type_name -> google.protobuf.Duration
-	9,  // 14: braid.v1.ListQueuesResponse.queues:type_name -> braid.v1.QueueInfo
-	2,  // 15: braid.v1.AdminService.ListDeadLetters:input_type -> braid.v1.ListDeadLettersRequest
-	4,  // 16: braid.v1.AdminService.RedriveDeadLetters:input_type -> braid.v1.RedriveDeadLettersRequest
-	7,  // 17: braid.v1.AdminService.ListWorkers:input_type -> braid.v1.ListWorkersRequest
-	10, // 18: braid.v1.AdminService.ListQueues:input_type -> braid.v1.ListQueuesRequest
-	3,  // 19: braid.v1.AdminService.ListDeadLetters:output_type -> braid.v1.ListDeadLettersResponse
-	5,  // 20: braid.v1.AdminService.RedriveDeadLetters:output_type -> braid.v1.RedriveDeadLettersResponse
-	8,  // 21: braid.v1.AdminService.ListWorkers:output_type -> braid.v1.ListWorkersResponse
-	11, // 22: braid.v1.AdminService.ListQueues:output_type -> braid.v1.ListQueuesResponse
-	19, // [19:23] is the sub-list for method output_type
-	15, // [15:19] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	1,  // 8: braid.v1.PurgeDeadLettersRequest.filter:type_name -> braid.v1.DeadLetterFilter
+	14, // 9: braid.v1.WorkerInfo.labels:type_name -> braid.v1.WorkerInfo.LabelsEntry
+	16, // 10: braid.v1.WorkerInfo.connected_at:type_name -> google.protobuf.Timestamp
+	16, // 11: braid.v1.WorkerInfo.last_heartbeat_at:type_name -> google.protobuf.Timestamp
+	17, // 12: braid.v1.ListWorkersRequest.page:type_name -> braid.v1.PageRequest
+	8,  // 13: braid.v1.ListWorkersResponse.workers:type_name -> braid.v1.WorkerInfo
+	18, // 14: braid.v1.QueueInfo.lag:type_name -> google.protobuf.Duration
+	11, // 15: braid.v1.ListQueuesResponse.queues:type_name -> braid.v1.QueueInfo
+	2,  // 16: braid.v1.AdminService.ListDeadLetters:input_type -> braid.v1.ListDeadLettersRequest
+	4,  // 17: braid.v1.AdminService.RedriveDeadLetters:input_type -> braid.v1.RedriveDeadLettersRequest
+	6,  // 18: braid.v1.AdminService.PurgeDeadLetters:input_type -> braid.v1.PurgeDeadLettersRequest
+	9,  // 19: braid.v1.AdminService.ListWorkers:input_type -> braid.v1.ListWorkersRequest
+	12, // 20: braid.v1.AdminService.ListQueues:input_type -> braid.v1.ListQueuesRequest
+	3,  // 21: braid.v1.AdminService.ListDeadLetters:output_type -> braid.v1.ListDeadLettersResponse
+	5,  // 22: braid.v1.AdminService.RedriveDeadLetters:output_type -> braid.v1.RedriveDeadLettersResponse
+	7,  // 23: braid.v1.AdminService.PurgeDeadLetters:output_type -> braid.v1.PurgeDeadLettersResponse
+	10, // 24: braid.v1.AdminService.ListWorkers:output_type -> braid.v1.ListWorkersResponse
+	13, // 25: braid.v1.AdminService.ListQueues:output_type -> braid.v1.ListQueuesResponse
+	21, // [21:26] is the sub-list for method output_type
+	16, // [16:21] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_braid_v1_admin_proto_init() }
@@ -962,7 +1070,7 @@ func file_braid_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_braid_v1_admin_proto_rawDesc), len(file_braid_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

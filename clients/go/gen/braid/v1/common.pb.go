@@ -154,6 +154,61 @@ func (TaskState) EnumDescriptor() ([]byte, []int) {
 	return file_braid_v1_common_proto_rawDescGZIP(), []int{1}
 }
 
+// How urgently a run's ready tasks are dispatched: a worker takes ready tasks of
+// higher priority first. Unspecified means normal. A ready task that has waited
+// longer than the aging threshold is offered as high, so low never starves.
+type Priority int32
+
+const (
+	Priority_PRIORITY_UNSPECIFIED Priority = 0
+	Priority_PRIORITY_HIGH        Priority = 1
+	Priority_PRIORITY_NORMAL      Priority = 2
+	Priority_PRIORITY_LOW         Priority = 3
+)
+
+// Enum value maps for Priority.
+var (
+	Priority_name = map[int32]string{
+		0: "PRIORITY_UNSPECIFIED",
+		1: "PRIORITY_HIGH",
+		2: "PRIORITY_NORMAL",
+		3: "PRIORITY_LOW",
+	}
+	Priority_value = map[string]int32{
+		"PRIORITY_UNSPECIFIED": 0,
+		"PRIORITY_HIGH":        1,
+		"PRIORITY_NORMAL":      2,
+		"PRIORITY_LOW":         3,
+	}
+)
+
+func (x Priority) Enum() *Priority {
+	p := new(Priority)
+	*p = x
+	return p
+}
+
+func (x Priority) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Priority) Descriptor() protoreflect.EnumDescriptor {
+	return file_braid_v1_common_proto_enumTypes[2].Descriptor()
+}
+
+func (Priority) Type() protoreflect.EnumType {
+	return &file_braid_v1_common_proto_enumTypes[2]
+}
+
+func (x Priority) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Priority.Descriptor instead.
+func (Priority) EnumDescriptor() ([]byte, []int) {
+	return file_braid_v1_common_proto_rawDescGZIP(), []int{2}
+}
+
 // What created a run.
 type TriggerSource int32
 
@@ -191,11 +246,11 @@ func (x TriggerSource) String() string {
 }
 
 func (TriggerSource) Descriptor() protoreflect.EnumDescriptor {
-	return file_braid_v1_common_proto_enumTypes[2].Descriptor()
+	return file_braid_v1_common_proto_enumTypes[3].Descriptor()
 }
 
 func (TriggerSource) Type() protoreflect.EnumType {
-	return &file_braid_v1_common_proto_enumTypes[2]
+	return &file_braid_v1_common_proto_enumTypes[3]
 }
 
 func (x TriggerSource) Number() protoreflect.EnumNumber {
@@ -204,7 +259,7 @@ func (x TriggerSource) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TriggerSource.Descriptor instead.
 func (TriggerSource) EnumDescriptor() ([]byte, []int) {
-	return file_braid_v1_common_proto_rawDescGZIP(), []int{2}
+	return file_braid_v1_common_proto_rawDescGZIP(), []int{3}
 }
 
 // How a task is retried after a failure or a lost lease.
@@ -562,7 +617,12 @@ const file_braid_v1_common_proto_rawDesc = "" +
 	"\x14TASK_STATE_SUCCEEDED\x10\x04\x12\x15\n" +
 	"\x11TASK_STATE_FAILED\x10\x05\x12\x18\n" +
 	"\x14TASK_STATE_CANCELLED\x10\x06\x12\x16\n" +
-	"\x12TASK_STATE_SKIPPED\x10\a*\x80\x01\n" +
+	"\x12TASK_STATE_SKIPPED\x10\a*^\n" +
+	"\bPriority\x12\x18\n" +
+	"\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rPRIORITY_HIGH\x10\x01\x12\x13\n" +
+	"\x0fPRIORITY_NORMAL\x10\x02\x12\x10\n" +
+	"\fPRIORITY_LOW\x10\x03*\x80\x01\n" +
 	"\rTriggerSource\x12\x1e\n" +
 	"\x1aTRIGGER_SOURCE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12TRIGGER_SOURCE_API\x10\x01\x12\x1b\n" +
@@ -582,25 +642,26 @@ func file_braid_v1_common_proto_rawDescGZIP() []byte {
 	return file_braid_v1_common_proto_rawDescData
 }
 
-var file_braid_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_braid_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_braid_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_braid_v1_common_proto_goTypes = []any{
 	(RunState)(0),                 // 0: braid.v1.RunState
 	(TaskState)(0),                // 1: braid.v1.TaskState
-	(TriggerSource)(0),            // 2: braid.v1.TriggerSource
-	(*RetryPolicy)(nil),           // 3: braid.v1.RetryPolicy
-	(*TaskError)(nil),             // 4: braid.v1.TaskError
-	(*TaskAttempt)(nil),           // 5: braid.v1.TaskAttempt
-	(*PageRequest)(nil),           // 6: braid.v1.PageRequest
-	(*durationpb.Duration)(nil),   // 7: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(Priority)(0),                 // 2: braid.v1.Priority
+	(TriggerSource)(0),            // 3: braid.v1.TriggerSource
+	(*RetryPolicy)(nil),           // 4: braid.v1.RetryPolicy
+	(*TaskError)(nil),             // 5: braid.v1.TaskError
+	(*TaskAttempt)(nil),           // 6: braid.v1.TaskAttempt
+	(*PageRequest)(nil),           // 7: braid.v1.PageRequest
+	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_braid_v1_common_proto_depIdxs = []int32{
-	7, // 0: braid.v1.RetryPolicy.initial_backoff:type_name -> google.protobuf.Duration
-	7, // 1: braid.v1.RetryPolicy.max_backoff:type_name -> google.protobuf.Duration
-	8, // 2: braid.v1.TaskAttempt.started_at:type_name -> google.protobuf.Timestamp
-	8, // 3: braid.v1.TaskAttempt.finished_at:type_name -> google.protobuf.Timestamp
-	4, // 4: braid.v1.TaskAttempt.error:type_name -> braid.v1.TaskError
+	8, // 0: braid.v1.RetryPolicy.initial_backoff:type_name -> google.protobuf.Duration
+	8, // 1: braid.v1.RetryPolicy.max_backoff:type_name -> google.protobuf.Duration
+	9, // 2: braid.v1.TaskAttempt.started_at:type_name -> google.protobuf.Timestamp
+	9, // 3: braid.v1.TaskAttempt.finished_at:type_name -> google.protobuf.Timestamp
+	5, // 4: braid.v1.TaskAttempt.error:type_name -> braid.v1.TaskError
 	5, // [5:5] is the sub-list for method output_type
 	5, // [5:5] is the sub-list for method input_type
 	5, // [5:5] is the sub-list for extension type_name
@@ -619,7 +680,7 @@ func file_braid_v1_common_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_braid_v1_common_proto_rawDesc), len(file_braid_v1_common_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,

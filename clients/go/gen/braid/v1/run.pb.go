@@ -39,8 +39,15 @@ type Run struct {
 	FinishedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
 	// Filled by GetRun; empty in ListRuns.
 	Tasks []*Task `protobuf:"bytes,12,rep,name=tasks,proto3" json:"tasks,omitempty"`
-	// Why the run failed or was cancelled, when it did.
-	Reason        string `protobuf:"bytes,13,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Why the run failed or was cancelled, when it did; while queued, what it waits for
+	// (which concurrency limit, or the schedule's previous run).
+	Reason   string   `protobuf:"bytes,13,opt,name=reason,proto3" json:"reason,omitempty"`
+	Priority Priority `protobuf:"varint,14,opt,name=priority,proto3,enum=braid.v1.Priority" json:"priority,omitempty"`
+	// The trigger's concurrency key, if any (runs sharing it count against `max_per_key`).
+	ConcurrencyKey string `protobuf:"bytes,15,opt,name=concurrency_key,json=concurrencyKey,proto3" json:"concurrency_key,omitempty"`
+	// Set when a cron schedule made the run: the schedule and the tick's nominal fire time.
+	ScheduleId    string                 `protobuf:"bytes,16,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
+	ScheduledFor  *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=scheduled_for,json=scheduledFor,proto3" json:"scheduled_for,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -164,6 +171,34 @@ func (x *Run) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *Run) GetPriority() Priority {
+	if x != nil {
+		return x.Priority
+	}
+	return Priority_PRIORITY_UNSPECIFIED
+}
+
+func (x *Run) GetConcurrencyKey() string {
+	if x != nil {
+		return x.ConcurrencyKey
+	}
+	return ""
+}
+
+func (x *Run) GetScheduleId() string {
+	if x != nil {
+		return x.ScheduleId
+	}
+	return ""
+}
+
+func (x *Run) GetScheduledFor() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ScheduledFor
+	}
+	return nil
 }
 
 // One task of one run.
@@ -420,6 +455,11 @@ type TriggerRunRequest struct {
 	InputJson string `protobuf:"bytes,3,opt,name=input_json,json=inputJson,proto3" json:"input_json,omitempty"`
 	// Optional; unique per (tenant, workflow, key). At most 128 bytes, no control characters.
 	IdempotencyKey string `protobuf:"bytes,4,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// Unspecified is normal.
+	Priority Priority `protobuf:"varint,5,opt,name=priority,proto3,enum=braid.v1.Priority" json:"priority,omitempty"`
+	// Optional, e.g. a customer id: with the workflow's `max_per_key`, at most that many
+	// runs with this key run at once (the rest wait in RUN_STATE_QUEUED). At most 128 bytes.
+	ConcurrencyKey string `protobuf:"bytes,6,opt,name=concurrency_key,json=concurrencyKey,proto3" json:"concurrency_key,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -478,6 +518,20 @@ func (x *TriggerRunRequest) GetInputJson() string {
 func (x *TriggerRunRequest) GetIdempotencyKey() string {
 	if x != nil {
 		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *TriggerRunRequest) GetPriority() Priority {
+	if x != nil {
+		return x.Priority
+	}
+	return Priority_PRIORITY_UNSPECIFIED
+}
+
+func (x *TriggerRunRequest) GetConcurrencyKey() string {
+	if x != nil {
+		return x.ConcurrencyKey
 	}
 	return ""
 }
@@ -787,6 +841,8 @@ type ListRunsRequest struct {
 	// Only runs created before this instant.
 	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
 	Page          *PageRequest           `protobuf:"bytes,5,opt,name=page,proto3" json:"page,omitempty"`
+	// Only runs made by this schedule; empty for all.
+	ScheduleId    string `protobuf:"bytes,6,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -854,6 +910,13 @@ func (x *ListRunsRequest) GetPage() *PageRequest {
 		return x.Page
 	}
 	return nil
+}
+
+func (x *ListRunsRequest) GetScheduleId() string {
+	if x != nil {
+		return x.ScheduleId
+	}
+	return ""
 }
 
 type ListRunsResponse struct {
@@ -1106,7 +1169,7 @@ var File_braid_v1_run_proto protoreflect.FileDescriptor
 
 const file_braid_v1_run_proto_rawDesc = "" +
 	"\n" +
-	"\x12braid/v1/run.proto\x12\bbraid.v1\x1a\x15braid/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x04\n" +
+	"\x12braid/v1/run.proto\x12\bbraid.v1\x1a\x15braid/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x05\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
 	"\rworkflow_name\x18\x02 \x01(\tR\fworkflowName\x12)\n" +
@@ -1126,7 +1189,12 @@ const file_braid_v1_run_proto_rawDesc = "" +
 	"\vfinished_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x12$\n" +
 	"\x05tasks\x18\f \x03(\v2\x0e.braid.v1.TaskR\x05tasks\x12\x16\n" +
-	"\x06reason\x18\r \x01(\tR\x06reason\"\x8d\x04\n" +
+	"\x06reason\x18\r \x01(\tR\x06reason\x12.\n" +
+	"\bpriority\x18\x0e \x01(\x0e2\x12.braid.v1.PriorityR\bpriority\x12'\n" +
+	"\x0fconcurrency_key\x18\x0f \x01(\tR\x0econcurrencyKey\x12\x1f\n" +
+	"\vschedule_id\x18\x10 \x01(\tR\n" +
+	"scheduleId\x12?\n" +
+	"\rscheduled_for\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\fscheduledFor\"\x8d\x04\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
@@ -1155,13 +1223,15 @@ const file_braid_v1_run_proto_rawDesc = "" +
 	"\aattempt\x18\x05 \x01(\rR\aattempt\x12*\n" +
 	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1f\n" +
 	"\vdetail_json\x18\a \x01(\tR\n" +
-	"detailJson\"\xab\x01\n" +
+	"detailJson\"\x84\x02\n" +
 	"\x11TriggerRunRequest\x12#\n" +
 	"\rworkflow_name\x18\x01 \x01(\tR\fworkflowName\x12)\n" +
 	"\x10workflow_version\x18\x02 \x01(\rR\x0fworkflowVersion\x12\x1d\n" +
 	"\n" +
 	"input_json\x18\x03 \x01(\tR\tinputJson\x12'\n" +
-	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\"O\n" +
+	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\x12.\n" +
+	"\bpriority\x18\x05 \x01(\x0e2\x12.braid.v1.PriorityR\bpriority\x12'\n" +
+	"\x0fconcurrency_key\x18\x06 \x01(\tR\x0econcurrencyKey\"O\n" +
 	"\x12TriggerRunResponse\x12\x1f\n" +
 	"\x03run\x18\x01 \x01(\v2\r.braid.v1.RunR\x03run\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\bR\acreated\"E\n" +
@@ -1176,13 +1246,15 @@ const file_braid_v1_run_proto_rawDesc = "" +
 	"\rGetRunRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\"1\n" +
 	"\x0eGetRunResponse\x12\x1f\n" +
-	"\x03run\x18\x01 \x01(\v2\r.braid.v1.RunR\x03run\"\x91\x02\n" +
+	"\x03run\x18\x01 \x01(\v2\r.braid.v1.RunR\x03run\"\xb2\x02\n" +
 	"\x0fListRunsRequest\x12#\n" +
 	"\rworkflow_name\x18\x01 \x01(\tR\fworkflowName\x12*\n" +
 	"\x06states\x18\x02 \x03(\x0e2\x12.braid.v1.RunStateR\x06states\x12?\n" +
 	"\rcreated_after\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\fcreatedAfter\x12A\n" +
 	"\x0ecreated_before\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\x12)\n" +
-	"\x04page\x18\x05 \x01(\v2\x15.braid.v1.PageRequestR\x04page\"]\n" +
+	"\x04page\x18\x05 \x01(\v2\x15.braid.v1.PageRequestR\x04page\x12\x1f\n" +
+	"\vschedule_id\x18\x06 \x01(\tR\n" +
+	"scheduleId\"]\n" +
 	"\x10ListRunsResponse\x12!\n" +
 	"\x04runs\x18\x01 \x03(\v2\r.braid.v1.RunR\x04runs\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"A\n" +
@@ -1240,10 +1312,11 @@ var file_braid_v1_run_proto_goTypes = []any{
 	(RunState)(0),                 // 16: braid.v1.RunState
 	(TriggerSource)(0),            // 17: braid.v1.TriggerSource
 	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
-	(TaskState)(0),                // 19: braid.v1.TaskState
-	(*TaskError)(nil),             // 20: braid.v1.TaskError
-	(*TaskAttempt)(nil),           // 21: braid.v1.TaskAttempt
-	(*PageRequest)(nil),           // 22: braid.v1.PageRequest
+	(Priority)(0),                 // 19: braid.v1.Priority
+	(TaskState)(0),                // 20: braid.v1.TaskState
+	(*TaskError)(nil),             // 21: braid.v1.TaskError
+	(*TaskAttempt)(nil),           // 22: braid.v1.TaskAttempt
+	(*PageRequest)(nil),           // 23: braid.v1.PageRequest
 }
 var file_braid_v1_run_proto_depIdxs = []int32{
 	16, // 0: braid.v1.Run.state:type_name -> braid.v1.RunState
@@ -1252,42 +1325,45 @@ var file_braid_v1_run_proto_depIdxs = []int32{
 	18, // 3: braid.v1.Run.started_at:type_name -> google.protobuf.Timestamp
 	18, // 4: braid.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: braid.v1.Run.tasks:type_name -> braid.v1.Task
-	19, // 6: braid.v1.Task.state:type_name -> braid.v1.TaskState
-	20, // 7: braid.v1.Task.last_error:type_name -> braid.v1.TaskError
-	18, // 8: braid.v1.Task.available_at:type_name -> google.protobuf.Timestamp
-	18, // 9: braid.v1.Task.created_at:type_name -> google.protobuf.Timestamp
-	18, // 10: braid.v1.Task.finished_at:type_name -> google.protobuf.Timestamp
-	21, // 11: braid.v1.Task.attempts:type_name -> braid.v1.TaskAttempt
-	18, // 12: braid.v1.RunEvent.at:type_name -> google.protobuf.Timestamp
-	0,  // 13: braid.v1.TriggerRunResponse.run:type_name -> braid.v1.Run
-	3,  // 14: braid.v1.TriggerRunsRequest.runs:type_name -> braid.v1.TriggerRunRequest
-	7,  // 15: braid.v1.TriggerRunsResponse.runs:type_name -> braid.v1.TriggeredRun
-	16, // 16: braid.v1.TriggeredRun.state:type_name -> braid.v1.RunState
-	0,  // 17: braid.v1.GetRunResponse.run:type_name -> braid.v1.Run
-	16, // 18: braid.v1.ListRunsRequest.states:type_name -> braid.v1.RunState
-	18, // 19: braid.v1.ListRunsRequest.created_after:type_name -> google.protobuf.Timestamp
-	18, // 20: braid.v1.ListRunsRequest.created_before:type_name -> google.protobuf.Timestamp
-	22, // 21: braid.v1.ListRunsRequest.page:type_name -> braid.v1.PageRequest
-	0,  // 22: braid.v1.ListRunsResponse.runs:type_name -> braid.v1.Run
-	0,  // 23: braid.v1.CancelRunResponse.run:type_name -> braid.v1.Run
-	2,  // 24: braid.v1.WatchRunResponse.event:type_name -> braid.v1.RunEvent
-	3,  // 25: braid.v1.RunService.TriggerRun:input_type -> braid.v1.TriggerRunRequest
-	5,  // 26: braid.v1.RunService.TriggerRuns:input_type -> braid.v1.TriggerRunsRequest
-	8,  // 27: braid.v1.RunService.GetRun:input_type -> braid.v1.GetRunRequest
-	10, // 28: braid.v1.RunService.ListRuns:input_type -> braid.v1.ListRunsRequest
-	12, // 29: braid.v1.RunService.CancelRun:input_type -> braid.v1.CancelRunRequest
-	14, // 30: braid.v1.RunService.WatchRun:input_type -> braid.v1.WatchRunRequest
-	4,  // 31: braid.v1.RunService.TriggerRun:output_type -> braid.v1.TriggerRunResponse
-	6,  // 32: braid.v1.RunService.TriggerRuns:output_type -> braid.v1.TriggerRunsResponse
-	9,  // 33: braid.v1.RunService.GetRun:output_type -> braid.v1.GetRunResponse
-	11, // 34: braid.v1.RunService.ListRuns:output_type -> braid.v1.ListRunsResponse
-	13, // 35: braid.v1.RunService.CancelRun:output_type -> braid.v1.CancelRunResponse
-	15, // 36: braid.v1.RunService.WatchRun:output_type -> braid.v1.WatchRunResponse
-	31, // [31:37] is the sub-list for method output_type
-	25, // [25:31] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	19, // 6: braid.v1.Run.priority:type_name -> braid.v1.Priority
+	18, // 7: braid.v1.Run.scheduled_for:type_name -> google.protobuf.Timestamp
+	20, // 8: braid.v1.Task.state:type_name -> braid.v1.TaskState
+	21, // 9: braid.v1.Task.last_error:type_name -> braid.v1.TaskError
+	18, // 10: braid.v1.Task.available_at:type_name -> google.protobuf.Timestamp
+	18, // 11: braid.v1.Task.created_at:type_name -> google.protobuf.Timestamp
+	18, // 12: braid.v1.Task.finished_at:type_name -> google.protobuf.Timestamp
+	22, // 13: braid.v1.Task.attempts:type_name -> braid.v1.TaskAttempt
+	18, // 14: braid.v1.RunEvent.at:type_name -> google.protobuf.Timestamp
+	19, // 15: braid.v1.TriggerRunRequest.priority:type_name -> braid.v1.Priority
+	0,  // 16: braid.v1.TriggerRunResponse.run:type_name -> braid.v1.Run
+	3,  // 17: braid.v1.TriggerRunsRequest.runs:type_name -> braid.v1.TriggerRunRequest
+	7,  // 18: braid.v1.TriggerRunsResponse.runs:type_name -> braid.v1.TriggeredRun
+	16, // 19: braid.v1.TriggeredRun.state:type_name -> braid.v1.RunState
+	0,  // 20: braid.v1.GetRunResponse.run:type_name -> braid.v1.Run
+	16, // 21: braid.v1.ListRunsRequest.states:type_name -> braid.v1.RunState
+	18, // 22: braid.v1.ListRunsRequest.created_after:type_name -> google.protobuf.Timestamp
+	18, // 23: braid.v1.ListRunsRequest.created_before:type_name -> google.protobuf.Timestamp
+	23, // 24: braid.v1.ListRunsRequest.page:type_name -> braid.v1.PageRequest
+	0,  // 25: braid.v1.ListRunsResponse.runs:type_name -> braid.v1.Run
+	0,  // 26: braid.v1.CancelRunResponse.run:type_name -> braid.v1.Run
+	2,  // 27: braid.v1.WatchRunResponse.event:type_name -> braid.v1.RunEvent
+	3,  // 28: braid.v1.RunService.TriggerRun:input_type -> braid.v1.TriggerRunRequest
+	5,  // 29: braid.v1.RunService.TriggerRuns:input_type -> braid.v1.TriggerRunsRequest
+	8,  // 30: braid.v1.RunService.GetRun:input_type -> braid.v1.GetRunRequest
+	10, // 31: braid.v1.RunService.ListRuns:input_type -> braid.v1.ListRunsRequest
+	12, // 32: braid.v1.RunService.CancelRun:input_type -> braid.v1.CancelRunRequest
+	14, // 33: braid.v1.RunService.WatchRun:input_type -> braid.v1.WatchRunRequest
+	4,  // 34: braid.v1.RunService.TriggerRun:output_type -> braid.v1.TriggerRunResponse
+	6,  // 35: braid.v1.RunService.TriggerRuns:output_type -> braid.v1.TriggerRunsResponse
+	9,  // 36: braid.v1.RunService.GetRun:output_type -> braid.v1.GetRunResponse
+	11, // 37: braid.v1.RunService.ListRuns:output_type -> braid.v1.ListRunsResponse
+	13, // 38: braid.v1.RunService.CancelRun:output_type -> braid.v1.CancelRunResponse
+	15, // 39: braid.v1.RunService.WatchRun:output_type -> braid.v1.WatchRunResponse
+	34, // [34:40] is the sub-list for method output_type
+	28, // [28:34] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_braid_v1_run_proto_init() }

@@ -9,6 +9,7 @@ package braidv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -21,6 +22,60 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// Which missed ticks are fired when the control plane comes back (ticks older than the
+// catch-up window are skipped either way).
+type CatchupPolicy int32
+
+const (
+	// Same as ALL.
+	CatchupPolicy_CATCHUP_POLICY_UNSPECIFIED CatchupPolicy = 0
+	// Every missed tick within the window, oldest first.
+	CatchupPolicy_CATCHUP_POLICY_ALL CatchupPolicy = 1
+	// Only the most recent missed tick within the window.
+	CatchupPolicy_CATCHUP_POLICY_LATEST CatchupPolicy = 2
+)
+
+// Enum value maps for CatchupPolicy.
+var (
+	CatchupPolicy_name = map[int32]string{
+		0: "CATCHUP_POLICY_UNSPECIFIED",
+		1: "CATCHUP_POLICY_ALL",
+		2: "CATCHUP_POLICY_LATEST",
+	}
+	CatchupPolicy_value = map[string]int32{
+		"CATCHUP_POLICY_UNSPECIFIED": 0,
+		"CATCHUP_POLICY_ALL":         1,
+		"CATCHUP_POLICY_LATEST":      2,
+	}
+)
+
+func (x CatchupPolicy) Enum() *CatchupPolicy {
+	p := new(CatchupPolicy)
+	*p = x
+	return p
+}
+
+func (x CatchupPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CatchupPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_braid_v1_schedule_proto_enumTypes[0].Descriptor()
+}
+
+func (CatchupPolicy) Type() protoreflect.EnumType {
+	return &file_braid_v1_schedule_proto_enumTypes[0]
+}
+
+func (x CatchupPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CatchupPolicy.Descriptor instead.
+func (CatchupPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_braid_v1_schedule_proto_rawDescGZIP(), []int{0}
+}
 
 // What to do with a tick while the previous run of the schedule is still going.
 type OverlapPolicy int32
@@ -62,11 +117,11 @@ func (x OverlapPolicy) String() string {
 }
 
 func (OverlapPolicy) Descriptor() protoreflect.EnumDescriptor {
-	return file_braid_v1_schedule_proto_enumTypes[0].Descriptor()
+	return file_braid_v1_schedule_proto_enumTypes[1].Descriptor()
 }
 
 func (OverlapPolicy) Type() protoreflect.EnumType {
-	return &file_braid_v1_schedule_proto_enumTypes[0]
+	return &file_braid_v1_schedule_proto_enumTypes[1]
 }
 
 func (x OverlapPolicy) Number() protoreflect.EnumNumber {
@@ -75,7 +130,7 @@ func (x OverlapPolicy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OverlapPolicy.Descriptor instead.
 func (OverlapPolicy) EnumDescriptor() ([]byte, []int) {
-	return file_braid_v1_schedule_proto_rawDescGZIP(), []int{0}
+	return file_braid_v1_schedule_proto_rawDescGZIP(), []int{1}
 }
 
 type Schedule struct {
@@ -94,6 +149,13 @@ type Schedule struct {
 	EndAt         *timestamppb.Timestamp   `protobuf:"bytes,10,opt,name=end_at,json=endAt,proto3" json:"end_at,omitempty"`
 	NextFireTimes []*timestamppb.Timestamp `protobuf:"bytes,11,rep,name=next_fire_times,json=nextFireTimes,proto3" json:"next_fire_times,omitempty"`
 	CreatedAt     *timestamppb.Timestamp   `protobuf:"bytes,12,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// Missed ticks older than this are skipped; unset means 10 minutes.
+	CatchupWindow *durationpb.Duration `protobuf:"bytes,13,opt,name=catchup_window,json=catchupWindow,proto3" json:"catchup_window,omitempty"`
+	CatchupPolicy CatchupPolicy        `protobuf:"varint,14,opt,name=catchup_policy,json=catchupPolicy,proto3,enum=braid.v1.CatchupPolicy" json:"catchup_policy,omitempty"`
+	// Nominal fire time of the newest tick handled (fired or skipped); unset before the first.
+	LastTick *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=last_tick,json=lastTick,proto3" json:"last_tick,omitempty"`
+	// Priority of the runs it makes.
+	Priority      Priority `protobuf:"varint,16,opt,name=priority,proto3,enum=braid.v1.Priority" json:"priority,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -210,6 +272,34 @@ func (x *Schedule) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *Schedule) GetCatchupWindow() *durationpb.Duration {
+	if x != nil {
+		return x.CatchupWindow
+	}
+	return nil
+}
+
+func (x *Schedule) GetCatchupPolicy() CatchupPolicy {
+	if x != nil {
+		return x.CatchupPolicy
+	}
+	return CatchupPolicy_CATCHUP_POLICY_UNSPECIFIED
+}
+
+func (x *Schedule) GetLastTick() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastTick
+	}
+	return nil
+}
+
+func (x *Schedule) GetPriority() Priority {
+	if x != nil {
+		return x.Priority
+	}
+	return Priority_PRIORITY_UNSPECIFIED
 }
 
 type CreateScheduleRequest struct {
@@ -836,11 +926,142 @@ func (*DeleteScheduleResponse) Descriptor() ([]byte, []int) {
 	return file_braid_v1_schedule_proto_rawDescGZIP(), []int{14}
 }
 
+type BackfillScheduleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Start *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start,proto3" json:"start,omitempty"`
+	End   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end,proto3" json:"end,omitempty"`
+	// For the backfilled ticks; unspecified means ALLOW_ALL.
+	OverlapPolicy OverlapPolicy `protobuf:"varint,4,opt,name=overlap_policy,json=overlapPolicy,proto3,enum=braid.v1.OverlapPolicy" json:"overlap_policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackfillScheduleRequest) Reset() {
+	*x = BackfillScheduleRequest{}
+	mi := &file_braid_v1_schedule_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackfillScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackfillScheduleRequest) ProtoMessage() {}
+
+func (x *BackfillScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_braid_v1_schedule_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackfillScheduleRequest.ProtoReflect.Descriptor instead.
+func (*BackfillScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_braid_v1_schedule_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *BackfillScheduleRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *BackfillScheduleRequest) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *BackfillScheduleRequest) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+func (x *BackfillScheduleRequest) GetOverlapPolicy() OverlapPolicy {
+	if x != nil {
+		return x.OverlapPolicy
+	}
+	return OverlapPolicy_OVERLAP_POLICY_UNSPECIFIED
+}
+
+type BackfillScheduleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Ticks in the range.
+	Ticks uint32 `protobuf:"varint,1,opt,name=ticks,proto3" json:"ticks,omitempty"`
+	// Runs created (ticks already fired keep their run and are not counted).
+	Created       uint32   `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	RunIds        []string `protobuf:"bytes,3,rep,name=run_ids,json=runIds,proto3" json:"run_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackfillScheduleResponse) Reset() {
+	*x = BackfillScheduleResponse{}
+	mi := &file_braid_v1_schedule_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackfillScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackfillScheduleResponse) ProtoMessage() {}
+
+func (x *BackfillScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_braid_v1_schedule_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackfillScheduleResponse.ProtoReflect.Descriptor instead.
+func (*BackfillScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_braid_v1_schedule_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *BackfillScheduleResponse) GetTicks() uint32 {
+	if x != nil {
+		return x.Ticks
+	}
+	return 0
+}
+
+func (x *BackfillScheduleResponse) GetCreated() uint32 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *BackfillScheduleResponse) GetRunIds() []string {
+	if x != nil {
+		return x.RunIds
+	}
+	return nil
+}
+
 var File_braid_v1_schedule_proto protoreflect.FileDescriptor
 
 const file_braid_v1_schedule_proto_rawDesc = "" +
 	"\n" +
-	"\x17braid/v1/schedule.proto\x12\bbraid.v1\x1a\x15braid/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x03\n" +
+	"\x17braid/v1/schedule.proto\x12\bbraid.v1\x1a\x15braid/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xce\x05\n" +
 	"\bSchedule\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12#\n" +
@@ -856,7 +1077,11 @@ const file_braid_v1_schedule_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\x05endAt\x12B\n" +
 	"\x0fnext_fire_times\x18\v \x03(\v2\x1a.google.protobuf.TimestampR\rnextFireTimes\x129\n" +
 	"\n" +
-	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"G\n" +
+	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12@\n" +
+	"\x0ecatchup_window\x18\r \x01(\v2\x19.google.protobuf.DurationR\rcatchupWindow\x12>\n" +
+	"\x0ecatchup_policy\x18\x0e \x01(\x0e2\x17.braid.v1.CatchupPolicyR\rcatchupPolicy\x127\n" +
+	"\tlast_tick\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\blastTick\x12.\n" +
+	"\bpriority\x18\x10 \x01(\x0e2\x12.braid.v1.PriorityR\bpriority\"G\n" +
 	"\x15CreateScheduleRequest\x12.\n" +
 	"\bschedule\x18\x01 \x01(\v2\x12.braid.v1.ScheduleR\bschedule\"H\n" +
 	"\x16CreateScheduleResponse\x12.\n" +
@@ -885,13 +1110,26 @@ const file_braid_v1_schedule_proto_rawDesc = "" +
 	"\bschedule\x18\x01 \x01(\v2\x12.braid.v1.ScheduleR\bschedule\"'\n" +
 	"\x15DeleteScheduleRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x18\n" +
-	"\x16DeleteScheduleResponse*\xa6\x01\n" +
+	"\x16DeleteScheduleResponse\"\xc9\x01\n" +
+	"\x17BackfillScheduleRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x120\n" +
+	"\x05start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
+	"\x03end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12>\n" +
+	"\x0eoverlap_policy\x18\x04 \x01(\x0e2\x17.braid.v1.OverlapPolicyR\roverlapPolicy\"c\n" +
+	"\x18BackfillScheduleResponse\x12\x14\n" +
+	"\x05ticks\x18\x01 \x01(\rR\x05ticks\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\rR\acreated\x12\x17\n" +
+	"\arun_ids\x18\x03 \x03(\tR\x06runIds*b\n" +
+	"\rCatchupPolicy\x12\x1e\n" +
+	"\x1aCATCHUP_POLICY_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12CATCHUP_POLICY_ALL\x10\x01\x12\x19\n" +
+	"\x15CATCHUP_POLICY_LATEST\x10\x02*\xa6\x01\n" +
 	"\rOverlapPolicy\x12\x1e\n" +
 	"\x1aOVERLAP_POLICY_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13OVERLAP_POLICY_SKIP\x10\x01\x12\x1d\n" +
 	"\x19OVERLAP_POLICY_BUFFER_ONE\x10\x02\x12\x1c\n" +
 	"\x18OVERLAP_POLICY_ALLOW_ALL\x10\x03\x12\x1f\n" +
-	"\x1bOVERLAP_POLICY_CANCEL_OTHER\x10\x042\xd5\x04\n" +
+	"\x1bOVERLAP_POLICY_CANCEL_OTHER\x10\x042\xb0\x05\n" +
 	"\x0fScheduleService\x12S\n" +
 	"\x0eCreateSchedule\x12\x1f.braid.v1.CreateScheduleRequest\x1a .braid.v1.CreateScheduleResponse\x12J\n" +
 	"\vGetSchedule\x12\x1c.braid.v1.GetScheduleRequest\x1a\x1d.braid.v1.GetScheduleResponse\x12P\n" +
@@ -899,7 +1137,8 @@ const file_braid_v1_schedule_proto_rawDesc = "" +
 	"\x0eUpdateSchedule\x12\x1f.braid.v1.UpdateScheduleRequest\x1a .braid.v1.UpdateScheduleResponse\x12P\n" +
 	"\rPauseSchedule\x12\x1e.braid.v1.PauseScheduleRequest\x1a\x1f.braid.v1.PauseScheduleResponse\x12S\n" +
 	"\x0eResumeSchedule\x12\x1f.braid.v1.ResumeScheduleRequest\x1a .braid.v1.ResumeScheduleResponse\x12S\n" +
-	"\x0eDeleteSchedule\x12\x1f.braid.v1.DeleteScheduleRequest\x1a .braid.v1.DeleteScheduleResponseB\x9a\x01\n" +
+	"\x0eDeleteSchedule\x12\x1f.braid.v1.DeleteScheduleRequest\x1a .braid.v1.DeleteScheduleResponse\x12Y\n" +
+	"\x10BackfillSchedule\x12!.braid.v1.BackfillScheduleRequest\x1a\".braid.v1.BackfillScheduleResponseB\x9a\x01\n" +
 	"\fcom.braid.v1B\rScheduleProtoP\x01Z:github.com/braid-dev/braid/clients/go/gen/braid/v1;braidv1\xa2\x02\x03BXX\xaa\x02\bBraid.V1\xca\x02\bBraid\\V1\xe2\x02\x14Braid\\V1\\GPBMetadata\xea\x02\tBraid::V1b\x06proto3"
 
 var (
@@ -914,62 +1153,76 @@ func file_braid_v1_schedule_proto_rawDescGZIP() []byte {
 	return file_braid_v1_schedule_proto_rawDescData
 }
 
-var file_braid_v1_schedule_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_braid_v1_schedule_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_braid_v1_schedule_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_braid_v1_schedule_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_braid_v1_schedule_proto_goTypes = []any{
-	(OverlapPolicy)(0),             // 0: braid.v1.OverlapPolicy
-	(*Schedule)(nil),               // 1: braid.v1.Schedule
-	(*CreateScheduleRequest)(nil),  // 2: braid.v1.CreateScheduleRequest
-	(*CreateScheduleResponse)(nil), // 3: braid.v1.CreateScheduleResponse
-	(*GetScheduleRequest)(nil),     // 4: braid.v1.GetScheduleRequest
-	(*GetScheduleResponse)(nil),    // 5: braid.v1.GetScheduleResponse
-	(*ListSchedulesRequest)(nil),   // 6: braid.v1.ListSchedulesRequest
-	(*ListSchedulesResponse)(nil),  // 7: braid.v1.ListSchedulesResponse
-	(*UpdateScheduleRequest)(nil),  // 8: braid.v1.UpdateScheduleRequest
-	(*UpdateScheduleResponse)(nil), // 9: braid.v1.UpdateScheduleResponse
-	(*PauseScheduleRequest)(nil),   // 10: braid.v1.PauseScheduleRequest
-	(*PauseScheduleResponse)(nil),  // 11: braid.v1.PauseScheduleResponse
-	(*ResumeScheduleRequest)(nil),  // 12: braid.v1.ResumeScheduleRequest
-	(*ResumeScheduleResponse)(nil), // 13: braid.v1.ResumeScheduleResponse
-	(*DeleteScheduleRequest)(nil),  // 14: braid.v1.DeleteScheduleRequest
-	(*DeleteScheduleResponse)(nil), // 15: braid.v1.DeleteScheduleResponse
-	(*timestamppb.Timestamp)(nil),  // 16: google.protobuf.Timestamp
-	(*PageRequest)(nil),            // 17: braid.v1.PageRequest
+	(CatchupPolicy)(0),               // 0: braid.v1.CatchupPolicy
+	(OverlapPolicy)(0),               // 1: braid.v1.OverlapPolicy
+	(*Schedule)(nil),                 // 2: braid.v1.Schedule
+	(*CreateScheduleRequest)(nil),    // 3: braid.v1.CreateScheduleRequest
+	(*CreateScheduleResponse)(nil),   // 4: braid.v1.CreateScheduleResponse
+	(*GetScheduleRequest)(nil),       // 5: braid.v1.GetScheduleRequest
+	(*GetScheduleResponse)(nil),      // 6: braid.v1.GetScheduleResponse
+	(*ListSchedulesRequest)(nil),     // 7: braid.v1.ListSchedulesRequest
+	(*ListSchedulesResponse)(nil),    // 8: braid.v1.ListSchedulesResponse
+	(*UpdateScheduleRequest)(nil),    // 9: braid.v1.UpdateScheduleRequest
+	(*UpdateScheduleResponse)(nil),   // 10: braid.v1.UpdateScheduleResponse
+	(*PauseScheduleRequest)(nil),     // 11: braid.v1.PauseScheduleRequest
+	(*PauseScheduleResponse)(nil),    // 12: braid.v1.PauseScheduleResponse
+	(*ResumeScheduleRequest)(nil),    // 13: braid.v1.ResumeScheduleRequest
+	(*ResumeScheduleResponse)(nil),   // 14: braid.v1.ResumeScheduleResponse
+	(*DeleteScheduleRequest)(nil),    // 15: braid.v1.DeleteScheduleRequest
+	(*DeleteScheduleResponse)(nil),   // 16: braid.v1.DeleteScheduleResponse
+	(*BackfillScheduleRequest)(nil),  // 17: braid.v1.BackfillScheduleRequest
+	(*BackfillScheduleResponse)(nil), // 18: braid.v1.BackfillScheduleResponse
+	(*timestamppb.Timestamp)(nil),    // 19: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 20: google.protobuf.Duration
+	(Priority)(0),                    // 21: braid.v1.Priority
+	(*PageRequest)(nil),              // 22: braid.v1.PageRequest
 }
 var file_braid_v1_schedule_proto_depIdxs = []int32{
-	0,  // 0: braid.v1.Schedule.overlap_policy:type_name -> braid.v1.OverlapPolicy
-	16, // 1: braid.v1.Schedule.start_at:type_name -> google.protobuf.Timestamp
-	16, // 2: braid.v1.Schedule.end_at:type_name -> google.protobuf.Timestamp
-	16, // 3: braid.v1.Schedule.next_fire_times:type_name -> google.protobuf.Timestamp
-	16, // 4: braid.v1.Schedule.created_at:type_name -> google.protobuf.Timestamp
-	1,  // 5: braid.v1.CreateScheduleRequest.schedule:type_name -> braid.v1.Schedule
-	1,  // 6: braid.v1.CreateScheduleResponse.schedule:type_name -> braid.v1.Schedule
-	1,  // 7: braid.v1.GetScheduleResponse.schedule:type_name -> braid.v1.Schedule
-	17, // 8: braid.v1.ListSchedulesRequest.page:type_name -> braid.v1.PageRequest
-	1,  // 9: braid.v1.ListSchedulesResponse.schedules:type_name -> braid.v1.Schedule
-	1,  // 10: braid.v1.UpdateScheduleRequest.schedule:type_name -> braid.v1.Schedule
-	1,  // 11: braid.v1.UpdateScheduleResponse.schedule:type_name -> braid.v1.Schedule
-	1,  // 12: braid.v1.PauseScheduleResponse.schedule:type_name -> braid.v1.Schedule
-	1,  // 13: braid.v1.ResumeScheduleResponse.schedule:type_name -> braid.v1.Schedule
-	2,  // 14: braid.v1.ScheduleService.CreateSchedule:input_type -> braid.v1.CreateScheduleRequest
-	4,  // 15: braid.v1.ScheduleService.GetSchedule:input_type -> braid.v1.GetScheduleRequest
-	6,  // 16: braid.v1.ScheduleService.ListSchedules:input_type -> braid.v1.ListSchedulesRequest
-	8,  // 17: braid.v1.ScheduleService.UpdateSchedule:input_type -> braid.v1.UpdateScheduleRequest
-	10, // 18: braid.v1.ScheduleService.PauseSchedule:input_type -> braid.v1.PauseScheduleRequest
-	12, // 19: braid.v1.ScheduleService.ResumeSchedule:input_type -> braid.v1.ResumeScheduleRequest
-	14, // 20: braid.v1.ScheduleService.DeleteSchedule:input_type -> braid.v1.DeleteScheduleRequest
-	3,  // 21: braid.v1.ScheduleService.CreateSchedule:output_type -> braid.v1.CreateScheduleResponse
-	5,  // 22: braid.v1.ScheduleService.GetSchedule:output_type -> braid.v1.GetScheduleResponse
-	7,  // 23: braid.v1.ScheduleService.ListSchedules:output_type -> braid.v1.ListSchedulesResponse
-	9,  // 24: braid.v1.ScheduleService.UpdateSchedule:output_type -> braid.v1.UpdateScheduleResponse
-	11, // 25: braid.v1.ScheduleService.PauseSchedule:output_type -> braid.v1.PauseScheduleResponse
-	13, // 26: braid.v1.ScheduleService.ResumeSchedule:output_type -> braid.v1.ResumeScheduleResponse
-	15, // 27: braid.v1.ScheduleService.DeleteSchedule:output_type -> braid.v1.DeleteScheduleResponse
-	21, // [21:28] is the sub-list for method output_type
-	14, // [14:21] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	1,  // 0: braid.v1.Schedule.overlap_policy:type_name -> braid.v1.OverlapPolicy
+	19, // 1: braid.v1.Schedule.start_at:type_name -> google.protobuf.Timestamp
+	19, // 2: braid.v1.Schedule.end_at:type_name -> google.protobuf.Timestamp
+	19, // 3: braid.v1.Schedule.next_fire_times:type_name -> google.protobuf.Timestamp
+	19, // 4: braid.v1.Schedule.created_at:type_name -> google.protobuf.Timestamp
+	20, // 5: braid.v1.Schedule.catchup_window:type_name -> google.protobuf.Duration
+	0,  // 6: braid.v1.Schedule.catchup_policy:type_name -> braid.v1.CatchupPolicy
+	19, // 7: braid.v1.Schedule.last_tick:type_name -> google.protobuf.Timestamp
+	21, // 8: braid.v1.Schedule.priority:type_name -> braid.v1.Priority
+	2,  // 9: braid.v1.CreateScheduleRequest.schedule:type_name -> braid.v1.Schedule
+	2,  // 10: braid.v1.CreateScheduleResponse.schedule:type_name -> braid.v1.Schedule
+	2,  // 11: braid.v1.GetScheduleResponse.schedule:type_name -> braid.v1.Schedule
+	22, // 12: braid.v1.ListSchedulesRequest.page:type_name -> braid.v1.PageRequest
+	2,  // 13: braid.v1.ListSchedulesResponse.schedules:type_name -> braid.v1.Schedule
+	2,  // 14: braid.v1.UpdateScheduleRequest.schedule:type_name -> braid.v1.Schedule
+	2,  // 15: braid.v1.UpdateScheduleResponse.schedule:type_name -> braid.v1.Schedule
+	2,  // 16: braid.v1.PauseScheduleResponse.schedule:type_name -> braid.v1.Schedule
+	2,  // 17: braid.v1.ResumeScheduleResponse.schedule:type_name -> braid.v1.Schedule
+	19, // 18: braid.v1.BackfillScheduleRequest.start:type_name -> google.protobuf.Timestamp
+	19, // 19: braid.v1.BackfillScheduleRequest.end:type_name -> google.protobuf.Timestamp
+	1,  // 20: braid.v1.BackfillScheduleRequest.overlap_policy:type_name -> braid.v1.OverlapPolicy
+	3,  // 21: braid.v1.ScheduleService.CreateSchedule:input_type -> braid.v1.CreateScheduleRequest
+	5,  // 22: braid.v1.ScheduleService.GetSchedule:input_type -> braid.v1.GetScheduleRequest
+	7,  // 23: braid.v1.ScheduleService.ListSchedules:input_type -> braid.v1.ListSchedulesRequest
+	9,  // 24: braid.v1.ScheduleService.UpdateSchedule:input_type -> braid.v1.UpdateScheduleRequest
+	11, // 25: braid.v1.ScheduleService.PauseSchedule:input_type -> braid.v1.PauseScheduleRequest
+	13, // 26: braid.v1.ScheduleService.ResumeSchedule:input_type -> braid.v1.ResumeScheduleRequest
+	15, // 27: braid.v1.ScheduleService.DeleteSchedule:input_type -> braid.v1.DeleteScheduleRequest
+	17, // 28: braid.v1.ScheduleService.BackfillSchedule:input_type -> braid.v1.BackfillScheduleRequest
+	4,  // 29: braid.v1.ScheduleService.CreateSchedule:output_type -> braid.v1.CreateScheduleResponse
+	6,  // 30: braid.v1.ScheduleService.GetSchedule:output_type -> braid.v1.GetScheduleResponse
+	8,  // 31: braid.v1.ScheduleService.ListSchedules:output_type -> braid.v1.ListSchedulesResponse
+	10, // 32: braid.v1.ScheduleService.UpdateSchedule:output_type -> braid.v1.UpdateScheduleResponse
+	12, // 33: braid.v1.ScheduleService.PauseSchedule:output_type -> braid.v1.PauseScheduleResponse
+	14, // 34: braid.v1.ScheduleService.ResumeSchedule:output_type -> braid.v1.ResumeScheduleResponse
+	16, // 35: braid.v1.ScheduleService.DeleteSchedule:output_type -> braid.v1.DeleteScheduleResponse
+	18, // 36: braid.v1.ScheduleService.BackfillSchedule:output_type -> braid.v1.BackfillScheduleResponse
+	29, // [29:37] is the sub-list for method output_type
+	21, // [21:29] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_braid_v1_schedule_proto_init() }
@@ -983,8 +1236,8 @@ func file_braid_v1_schedule_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_braid_v1_schedule_proto_rawDesc), len(file_braid_v1_schedule_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   15,
+			NumEnums:      2,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,13 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ScheduleService_CreateSchedule_FullMethodName = "/braid.v1.ScheduleService/CreateSchedule"
-	ScheduleService_GetSchedule_FullMethodName    = "/braid.v1.ScheduleService/GetSchedule"
-	ScheduleService_ListSchedules_FullMethodName  = "/braid.v1.ScheduleService/ListSchedules"
-	ScheduleService_UpdateSchedule_FullMethodName = "/braid.v1.ScheduleService/UpdateSchedule"
-	ScheduleService_PauseSchedule_FullMethodName  = "/braid.v1.ScheduleService/PauseSchedule"
-	ScheduleService_ResumeSchedule_FullMethodName = "/braid.v1.ScheduleService/ResumeSchedule"
-	ScheduleService_DeleteSchedule_FullMethodName = "/braid.v1.ScheduleService/DeleteSchedule"
+	ScheduleService_CreateSchedule_FullMethodName   = "/braid.v1.ScheduleService/CreateSchedule"
+	ScheduleService_GetSchedule_FullMethodName      = "/braid.v1.ScheduleService/GetSchedule"
+	ScheduleService_ListSchedules_FullMethodName    = "/braid.v1.ScheduleService/ListSchedules"
+	ScheduleService_UpdateSchedule_FullMethodName   = "/braid.v1.ScheduleService/UpdateSchedule"
+	ScheduleService_PauseSchedule_FullMethodName    = "/braid.v1.ScheduleService/PauseSchedule"
+	ScheduleService_ResumeSchedule_FullMethodName   = "/braid.v1.ScheduleService/ResumeSchedule"
+	ScheduleService_DeleteSchedule_FullMethodName   = "/braid.v1.ScheduleService/DeleteSchedule"
+	ScheduleService_BackfillSchedule_FullMethodName = "/braid.v1.ScheduleService/BackfillSchedule"
 )
 
 // ScheduleServiceClient is the client API for ScheduleService service.
@@ -41,6 +42,9 @@ type ScheduleServiceClient interface {
 	PauseSchedule(ctx context.Context, in *PauseScheduleRequest, opts ...grpc.CallOption) (*PauseScheduleResponse, error)
 	ResumeSchedule(ctx context.Context, in *ResumeScheduleRequest, opts ...grpc.CallOption) (*ResumeScheduleResponse, error)
 	DeleteSchedule(ctx context.Context, in *DeleteScheduleRequest, opts ...grpc.CallOption) (*DeleteScheduleResponse, error)
+	// Fires the schedule for every tick in [start, end) (in the past), each tick at most once
+	// ever (the same key as the scheduler's own fires).
+	BackfillSchedule(ctx context.Context, in *BackfillScheduleRequest, opts ...grpc.CallOption) (*BackfillScheduleResponse, error)
 }
 
 type scheduleServiceClient struct {
@@ -121,6 +125,16 @@ func (c *scheduleServiceClient) DeleteSchedule(ctx context.Context, in *DeleteSc
 	return out, nil
 }
 
+func (c *scheduleServiceClient) BackfillSchedule(ctx context.Context, in *BackfillScheduleRequest, opts ...grpc.CallOption) (*BackfillScheduleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BackfillScheduleResponse)
+	err := c.cc.Invoke(ctx, ScheduleService_BackfillSchedule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ScheduleServiceServer is the server API for ScheduleService service.
 // All implementations must embed UnimplementedScheduleServiceServer
 // for forward compatibility.
@@ -134,6 +148,9 @@ type ScheduleServiceServer interface {
 	PauseSchedule(context.Context, *PauseScheduleRequest) (*PauseScheduleResponse, error)
 	ResumeSchedule(context.Context, *ResumeScheduleRequest) (*ResumeScheduleResponse, error)
 	DeleteSchedule(context.Context, *DeleteScheduleRequest) (*DeleteScheduleResponse, error)
+	// Fires the schedule for every tick in [start, end) (in the past), each tick at most once
+	// ever (the same key as the scheduler's own fires).
+	BackfillSchedule(context.Context, *BackfillScheduleRequest) (*BackfillScheduleResponse, error)
 	mustEmbedUnimplementedScheduleServiceServer()
 }
 
@@ -164,6 +181,9 @@ func (UnimplementedScheduleServiceServer) ResumeSchedule(context.Context, *Resum
 }
 func (UnimplementedScheduleServiceServer) DeleteSchedule(context.Context, *DeleteScheduleRequest) (*DeleteScheduleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteSchedule not implemented")
+}
+func (UnimplementedScheduleServiceServer) BackfillSchedule(context.Context, *BackfillScheduleRequest) (*BackfillScheduleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BackfillSchedule not implemented")
 }
 func (UnimplementedScheduleServiceServer) mustEmbedUnimplementedScheduleServiceServer() {}
 func (UnimplementedScheduleServiceServer) testEmbeddedByValue()                         {}
@@ -312,6 +332,24 @@ func _ScheduleService_DeleteSchedule_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ScheduleService_BackfillSchedule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BackfillScheduleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ScheduleServiceServer).BackfillSchedule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ScheduleService_BackfillSchedule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ScheduleServiceServer).BackfillSchedule(ctx, req.(*BackfillScheduleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ScheduleService_ServiceDesc is the grpc.ServiceDesc for ScheduleService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -346,6 +384,10 @@ var ScheduleService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteSchedule",
 			Handler:    _ScheduleService_DeleteSchedule_Handler,
+		},
+		{
+			MethodName: "BackfillSchedule",
+			Handler:    _ScheduleService_BackfillSchedule_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -23,6 +23,63 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// The fate of a run that does not fit under the workflow's concurrency limits.
+type ConcurrencyPolicy int32
+
+const (
+	// Same as QUEUE.
+	ConcurrencyPolicy_CONCURRENCY_POLICY_UNSPECIFIED ConcurrencyPolicy = 0
+	// Wait in RUN_STATE_QUEUED; admitted first come, first served.
+	ConcurrencyPolicy_CONCURRENCY_POLICY_QUEUE ConcurrencyPolicy = 1
+	// The new run is cancelled at once.
+	ConcurrencyPolicy_CONCURRENCY_POLICY_CANCEL_NEWEST ConcurrencyPolicy = 2
+	// The oldest running run is cancelled to make room; the new run starts when it has ended.
+	ConcurrencyPolicy_CONCURRENCY_POLICY_CANCEL_IN_PROGRESS ConcurrencyPolicy = 3
+)
+
+// Enum value maps for ConcurrencyPolicy.
+var (
+	ConcurrencyPolicy_name = map[int32]string{
+		0: "CONCURRENCY_POLICY_UNSPECIFIED",
+		1: "CONCURRENCY_POLICY_QUEUE",
+		2: "CONCURRENCY_POLICY_CANCEL_NEWEST",
+		3: "CONCURRENCY_POLICY_CANCEL_IN_PROGRESS",
+	}
+	ConcurrencyPolicy_value = map[string]int32{
+		"CONCURRENCY_POLICY_UNSPECIFIED":        0,
+		"CONCURRENCY_POLICY_QUEUE":              1,
+		"CONCURRENCY_POLICY_CANCEL_NEWEST":      2,
+		"CONCURRENCY_POLICY_CANCEL_IN_PROGRESS": 3,
+	}
+)
+
+func (x ConcurrencyPolicy) Enum() *ConcurrencyPolicy {
+	p := new(ConcurrencyPolicy)
+	*p = x
+	return p
+}
+
+func (x ConcurrencyPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ConcurrencyPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_braid_v1_workflow_proto_enumTypes[0].Descriptor()
+}
+
+func (ConcurrencyPolicy) Type() protoreflect.EnumType {
+	return &file_braid_v1_workflow_proto_enumTypes[0]
+}
+
+func (x ConcurrencyPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ConcurrencyPolicy.Descriptor instead.
+func (ConcurrencyPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_braid_v1_workflow_proto_rawDescGZIP(), []int{0}
+}
+
 // A workflow as authored: the document `braid workflow apply -f` reads.
 type WorkflowDefinition struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -194,8 +251,15 @@ type RunSettings struct {
 	DefaultTaskTimeout *durationpb.Duration `protobuf:"bytes,2,opt,name=default_task_timeout,json=defaultTaskTimeout,proto3" json:"default_task_timeout,omitempty"`
 	// At most this many runs of this workflow in RUN_STATE_RUNNING; 0 = unlimited.
 	MaxConcurrentRuns uint32 `protobuf:"varint,3,opt,name=max_concurrent_runs,json=maxConcurrentRuns,proto3" json:"max_concurrent_runs,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// What happens to a run that does not fit under `max_concurrent_runs` or `max_per_key`.
+	ConcurrencyPolicy ConcurrencyPolicy `protobuf:"varint,4,opt,name=concurrency_policy,json=concurrencyPolicy,proto3,enum=braid.v1.ConcurrencyPolicy" json:"concurrency_policy,omitempty"`
+	// At most this many running runs per concurrency key (given at trigger); 0 = unlimited.
+	MaxPerKey uint32 `protobuf:"varint,5,opt,name=max_per_key,json=maxPerKey,proto3" json:"max_per_key,omitempty"`
+	// Finished runs older than this are deleted (with their tasks, attempts and events);
+	// unset takes the server's default (`--retention`).
+	Retention     *durationpb.Duration `protobuf:"bytes,6,opt,name=retention,proto3" json:"retention,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RunSettings) Reset() {
@@ -247,6 +311,27 @@ func (x *RunSettings) GetMaxConcurrentRuns() uint32 {
 		return x.MaxConcurrentRuns
 	}
 	return 0
+}
+
+func (x *RunSettings) GetConcurrencyPolicy() ConcurrencyPolicy {
+	if x != nil {
+		return x.ConcurrencyPolicy
+	}
+	return ConcurrencyPolicy_CONCURRENCY_POLICY_UNSPECIFIED
+}
+
+func (x *RunSettings) GetMaxPerKey() uint32 {
+	if x != nil {
+		return x.MaxPerKey
+	}
+	return 0
+}
+
+func (x *RunSettings) GetRetention() *durationpb.Duration {
+	if x != nil {
+		return x.Retention
+	}
+	return nil
 }
 
 // A stored, immutable version of a workflow.
@@ -864,11 +949,14 @@ const file_braid_v1_workflow_proto_rawDesc = "" +
 	"depends_on\x18\x03 \x03(\tR\tdependsOn\x12+\n" +
 	"\x05retry\x18\x04 \x01(\v2\x15.braid.v1.RetryPolicyR\x05retry\x123\n" +
 	"\atimeout\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12 \n" +
-	"\vdescription\x18\x06 \x01(\tR\vdescription\"\xc6\x01\n" +
+	"\vdescription\x18\x06 \x01(\tR\vdescription\"\xeb\x02\n" +
 	"\vRunSettings\x12:\n" +
 	"\rdefault_retry\x18\x01 \x01(\v2\x15.braid.v1.RetryPolicyR\fdefaultRetry\x12K\n" +
 	"\x14default_task_timeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x12defaultTaskTimeout\x12.\n" +
-	"\x13max_concurrent_runs\x18\x03 \x01(\rR\x11maxConcurrentRuns\"\xd4\x01\n" +
+	"\x13max_concurrent_runs\x18\x03 \x01(\rR\x11maxConcurrentRuns\x12J\n" +
+	"\x12concurrency_policy\x18\x04 \x01(\x0e2\x1b.braid.v1.ConcurrencyPolicyR\x11concurrencyPolicy\x12\x1e\n" +
+	"\vmax_per_key\x18\x05 \x01(\rR\tmaxPerKey\x127\n" +
+	"\tretention\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\tretention\"\xd4\x01\n" +
 	"\bWorkflow\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12<\n" +
@@ -912,7 +1000,12 @@ const file_braid_v1_workflow_proto_rawDesc = "" +
 	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"x\n" +
 	"\x15ListWorkflowsResponse\x127\n" +
 	"\tworkflows\x18\x01 \x03(\v2\x19.braid.v1.WorkflowSummaryR\tworkflows\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xd6\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xa6\x01\n" +
+	"\x11ConcurrencyPolicy\x12\"\n" +
+	"\x1eCONCURRENCY_POLICY_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18CONCURRENCY_POLICY_QUEUE\x10\x01\x12$\n" +
+	" CONCURRENCY_POLICY_CANCEL_NEWEST\x10\x02\x12)\n" +
+	"%CONCURRENCY_POLICY_CANCEL_IN_PROGRESS\x10\x032\xd6\x02\n" +
 	"\x0fWorkflowService\x12J\n" +
 	"\vPutWorkflow\x12\x1c.braid.v1.PutWorkflowRequest\x1a\x1d.braid.v1.PutWorkflowResponse\x12Y\n" +
 	"\x10ValidateWorkflow\x12!.braid.v1.ValidateWorkflowRequest\x1a\".braid.v1.ValidateWorkflowResponse\x12J\n" +
@@ -932,57 +1025,61 @@ func file_braid_v1_workflow_proto_rawDescGZIP() []byte {
 	return file_braid_v1_workflow_proto_rawDescData
 }
 
+var file_braid_v1_workflow_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_braid_v1_workflow_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_braid_v1_workflow_proto_goTypes = []any{
-	(*WorkflowDefinition)(nil),       // 0: braid.v1.WorkflowDefinition
-	(*TaskDefinition)(nil),           // 1: braid.v1.TaskDefinition
-	(*RunSettings)(nil),              // 2: braid.v1.RunSettings
-	(*Workflow)(nil),                 // 3: braid.v1.Workflow
-	(*ValidationError)(nil),          // 4: braid.v1.ValidationError
-	(*PutWorkflowRequest)(nil),       // 5: braid.v1.PutWorkflowRequest
-	(*PutWorkflowResponse)(nil),      // 6: braid.v1.PutWorkflowResponse
-	(*ValidateWorkflowRequest)(nil),  // 7: braid.v1.ValidateWorkflowRequest
-	(*ValidateWorkflowResponse)(nil), // 8: braid.v1.ValidateWorkflowResponse
-	(*GetWorkflowRequest)(nil),       // 9: braid.v1.GetWorkflowRequest
-	(*GetWorkflowResponse)(nil),      // 10: braid.v1.GetWorkflowResponse
-	(*ListWorkflowsRequest)(nil),     // 11: braid.v1.ListWorkflowsRequest
-	(*WorkflowSummary)(nil),          // 12: braid.v1.WorkflowSummary
-	(*ListWorkflowsResponse)(nil),    // 13: braid.v1.ListWorkflowsResponse
-	(*RetryPolicy)(nil),              // 14: braid.v1.RetryPolicy
-	(*durationpb.Duration)(nil),      // 15: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 16: google.protobuf.Timestamp
-	(*PageRequest)(nil),              // 17: braid.v1.PageRequest
+	(ConcurrencyPolicy)(0),           // 0: braid.v1.ConcurrencyPolicy
+	(*WorkflowDefinition)(nil),       // 1: braid.v1.WorkflowDefinition
+	(*TaskDefinition)(nil),           // 2: braid.v1.TaskDefinition
+	(*RunSettings)(nil),              // 3: braid.v1.RunSettings
+	(*Workflow)(nil),                 // 4: braid.v1.Workflow
+	(*ValidationError)(nil),          // 5: braid.v1.ValidationError
+	(*PutWorkflowRequest)(nil),       // 6: braid.v1.PutWorkflowRequest
+	(*PutWorkflowResponse)(nil),      // 7: braid.v1.PutWorkflowResponse
+	(*ValidateWorkflowRequest)(nil),  // 8: braid.v1.ValidateWorkflowRequest
+	(*ValidateWorkflowResponse)(nil), // 9: braid.v1.ValidateWorkflowResponse
+	(*GetWorkflowRequest)(nil),       // 10: braid.v1.GetWorkflowRequest
+	(*GetWorkflowResponse)(nil),      // 11: braid.v1.GetWorkflowResponse
+	(*ListWorkflowsRequest)(nil),     // 12: braid.v1.ListWorkflowsRequest
+	(*WorkflowSummary)(nil),          // 13: braid.v1.WorkflowSummary
+	(*ListWorkflowsResponse)(nil),    // 14: braid.v1.ListWorkflowsResponse
+	(*RetryPolicy)(nil),              // 15: braid.v1.RetryPolicy
+	(*durationpb.Duration)(nil),      // 16: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 17: google.protobuf.Timestamp
+	(*PageRequest)(nil),              // 18: braid.v1.PageRequest
 }
 var file_braid_v1_workflow_proto_depIdxs = []int32{
-	1,  // 0: braid.v1.WorkflowDefinition.tasks:type_name -> braid.v1.TaskDefinition
-	2,  // 1: braid.v1.WorkflowDefinition.settings:type_name -> braid.v1.RunSettings
-	14, // 2: braid.v1.TaskDefinition.retry:type_name -> braid.v1.RetryPolicy
-	15, // 3: braid.v1.TaskDefinition.timeout:type_name -> google.protobuf.Duration
-	14, // 4: braid.v1.RunSettings.default_retry:type_name -> braid.v1.RetryPolicy
-	15, // 5: braid.v1.RunSettings.default_task_timeout:type_name -> google.protobuf.Duration
-	0,  // 6: braid.v1.Workflow.definition:type_name -> braid.v1.WorkflowDefinition
-	16, // 7: braid.v1.Workflow.created_at:type_name -> google.protobuf.Timestamp
-	0,  // 8: braid.v1.PutWorkflowRequest.definition:type_name -> braid.v1.WorkflowDefinition
-	3,  // 9: braid.v1.PutWorkflowResponse.workflow:type_name -> braid.v1.Workflow
-	0,  // 10: braid.v1.ValidateWorkflowRequest.definition:type_name -> braid.v1.WorkflowDefinition
-	4,  // 11: braid.v1.ValidateWorkflowResponse.errors:type_name -> braid.v1.ValidationError
-	3,  // 12: braid.v1.GetWorkflowResponse.workflow:type_name -> braid.v1.Workflow
-	17, // 13: braid.v1.ListWorkflowsRequest.page:type_name -> braid.v1.PageRequest
-	16, // 14: braid.v1.WorkflowSummary.updated_at:type_name -> google.protobuf.Timestamp
-	12, // 15: braid.v1.ListWorkflowsResponse.workflows:type_name -> braid.v1.WorkflowSummary
-	5,  // 16: braid.v1.WorkflowService.PutWorkflow:input_type -> braid.v1.PutWorkflowRequest
-	7,  // 17: braid.v1.WorkflowService.ValidateWorkflow:input_type -> braid.v1.ValidateWorkflowRequest
-	9,  // 18: braid.v1.WorkflowService.GetWorkflow:input_type -> braid.v1.GetWorkflowRequest
-	11, // 19: braid.v1.WorkflowService.ListWorkflows:input_type -> braid.v1.ListWorkflowsRequest
-	6,  // 20: braid.v1.WorkflowService.PutWorkflow:output_type -> braid.v1.PutWorkflowResponse
-	8,  // 21: braid.v1.WorkflowService.ValidateWorkflow:output_type -> braid.v1.ValidateWorkflowResponse
-	10, // 22: braid.v1.WorkflowService.GetWorkflow:output_type -> braid.v1.GetWorkflowResponse
-	13, // 23: braid.v1.WorkflowService.ListWorkflows:output_type -> braid.v1.ListWorkflowsResponse
-	20, // [20:24] is the sub-list for method output_type
-	16, // [16:20] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	2,  // 0: braid.v1.WorkflowDefinition.tasks:type_name -> braid.v1.TaskDefinition
+	3,  // 1: braid.v1.WorkflowDefinition.settings:type_name -> braid.v1.RunSettings
+	15, // 2: braid.v1.TaskDefinition.retry:type_name -> braid.v1.RetryPolicy
+	16, // 3: braid.v1.TaskDefinition.timeout:type_name -> google.protobuf.Duration
+	15, // 4: braid.v1.RunSettings.default_retry:type_name -> braid.v1.RetryPolicy
+	16, // 5: braid.v1.RunSettings.default_task_timeout:type_name -> google.protobuf.Duration
+	0,  // 6: braid.v1.RunSettings.concurrency_policy:type_name -> braid.v1.ConcurrencyPolicy
+	16, // 7: braid.v1.RunSettings.retention:type_name -> google.protobuf.Duration
+	1,  // 8: braid.v1.Workflow.definition:type_name -> braid.v1.WorkflowDefinition
+	17, // 9: braid.v1.Workflow.created_at:type_name -> google.protobuf.Timestamp
+	1,  // 10: braid.v1.PutWorkflowRequest.definition:type_name -> braid.v1.WorkflowDefinition
+	4,  // 11: braid.v1.PutWorkflowResponse.workflow:type_name -> braid.v1.Workflow
+	1,  // 12: braid.v1.ValidateWorkflowRequest.definition:type_name -> braid.v1.WorkflowDefinition
+	5,  // 13: braid.v1.ValidateWorkflowResponse.errors:type_name -> braid.v1.ValidationError
+	4,  // 14: braid.v1.GetWorkflowResponse.workflow:type_name -> braid.v1.Workflow
+	18, // 15: braid.v1.ListWorkflowsRequest.page:type_name -> braid.v1.PageRequest
+	17, // 16: braid.v1.WorkflowSummary.updated_at:type_name -> google.protobuf.Timestamp
+	13, // 17: braid.v1.ListWorkflowsResponse.workflows:type_name -> braid.v1.WorkflowSummary
+	6,  // 18: braid.v1.WorkflowService.PutWorkflow:input_type -> braid.v1.PutWorkflowRequest
+	8,  // 19: braid.v1.WorkflowService.ValidateWorkflow:input_type -> braid.v1.ValidateWorkflowRequest
+	10, // 20: braid.v1.WorkflowService.GetWorkflow:input_type -> braid.v1.GetWorkflowRequest
+	12, // 21: braid.v1.WorkflowService.ListWorkflows:input_type -> braid.v1.ListWorkflowsRequest
+	7,  // 22: braid.v1.WorkflowService.PutWorkflow:output_type -> braid.v1.PutWorkflowResponse
+	9,  // 23: braid.v1.WorkflowService.ValidateWorkflow:output_type -> braid.v1.ValidateWorkflowResponse
+	11, // 24: braid.v1.WorkflowService.GetWorkflow:output_type -> braid.v1.GetWorkflowResponse
+	14, // 25: braid.v1.WorkflowService.ListWorkflows:output_type -> braid.v1.ListWorkflowsResponse
+	22, // [22:26] is the sub-list for method output_type
+	18, // [18:22] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_braid_v1_workflow_proto_init() }
@@ -996,13 +1093,14 @@ func file_braid_v1_workflow_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_braid_v1_workflow_proto_rawDesc), len(file_braid_v1_workflow_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_braid_v1_workflow_proto_goTypes,
 		DependencyIndexes: file_braid_v1_workflow_proto_depIdxs,
+		EnumInfos:         file_braid_v1_workflow_proto_enumTypes,
 		MessageInfos:      file_braid_v1_workflow_proto_msgTypes,
 	}.Build()
 	File_braid_v1_workflow_proto = out.File

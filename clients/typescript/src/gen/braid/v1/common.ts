@@ -148,6 +148,56 @@ export function taskStateToJSON(object: TaskState): string {
   }
 }
 
+/**
+ * How urgently a run's ready tasks are dispatched: a worker takes ready tasks of
+ * higher priority first. Unspecified means normal. A ready task that has waited
+ * longer than the aging threshold is offered as high, so low never starves.
+ */
+export enum Priority {
+  PRIORITY_UNSPECIFIED = 0,
+  PRIORITY_HIGH = 1,
+  PRIORITY_NORMAL = 2,
+  PRIORITY_LOW = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function priorityFromJSON(object: any): Priority {
+  switch (object) {
+    case 0:
+    case "PRIORITY_UNSPECIFIED":
+      return Priority.PRIORITY_UNSPECIFIED;
+    case 1:
+    case "PRIORITY_HIGH":
+      return Priority.PRIORITY_HIGH;
+    case 2:
+    case "PRIORITY_NORMAL":
+      return Priority.PRIORITY_NORMAL;
+    case 3:
+    case "PRIORITY_LOW":
+      return Priority.PRIORITY_LOW;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Priority.UNRECOGNIZED;
+  }
+}
+
+export function priorityToJSON(object: Priority): string {
+  switch (object) {
+    case Priority.PRIORITY_UNSPECIFIED:
+      return "PRIORITY_UNSPECIFIED";
+    case Priority.PRIORITY_HIGH:
+      return "PRIORITY_HIGH";
+    case Priority.PRIORITY_NORMAL:
+      return "PRIORITY_NORMAL";
+    case Priority.PRIORITY_LOW:
+      return "PRIORITY_LOW";
+    case Priority.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** What created a run. */
 export enum TriggerSource {
   TRIGGER_SOURCE_UNSPECIFIED = 0,

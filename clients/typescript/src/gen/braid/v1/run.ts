@@ -23,6 +23,9 @@ import {
 import { Timestamp } from "../../google/protobuf/timestamp";
 import {
   PageRequest,
+  Priority,
+  priorityFromJSON,
+  priorityToJSON,
   RunState,
   runStateFromJSON,
   runStateToJSON,
@@ -58,8 +61,17 @@ export interface Run {
     | undefined;
   /** Filled by GetRun; empty in ListRuns. */
   tasks: Task[];
-  /** Why the run failed or was cancelled, when it did. */
+  /**
+   * Why the run failed or was cancelled, when it did; while queued, what it waits for
+   * (which concurrency limit, or the schedule's previous run).
+   */
   reason: string;
+  priority: Priority;
+  /** The trigger's concurrency key, if any (runs sharing it count against `max_per_key`). */
+  concurrencyKey: string;
+  /** Set when a cron schedule made the run: the schedule and the tick's nominal fire time. */
+  scheduleId: string;
+  scheduledFor?: Date | undefined;
 }
 
 /** One task of one run. */
@@ -117,6 +129,13 @@ export interface TriggerRunRequest {
   inputJson: string;
   /** Optional; unique per (tenant, workflow, key). At most 128 bytes, no control characters. */
   idempotencyKey: string;
+  /** Unspecified is normal. */
+  priority: Priority;
+  /**
+   * Optional, e.g. a customer id: with the workflow's `max_per_key`, at most that many
+   * runs with this key run at once (the rest wait in RUN_STATE_QUEUED). At most 128 bytes.
+   */
+  concurrencyKey: string;
 }
 
 export interface TriggerRunResponse {
@@ -165,7 +184,11 @@ export interface ListRunsRequest {
     | undefined;
   /** Only runs created before this instant. */
   createdBefore?: Date | undefined;
-  page?: PageRequest | undefined;
+  page?:
+    | PageRequest
+    | undefined;
+  /** Only runs made by this schedule; empty for all. */
+  scheduleId: string;
 }
 
 export interface ListRunsResponse {
@@ -208,6 +231,10 @@ function createBaseRun(): Run {
     finishedAt: undefined,
     tasks: [],
     reason: "",
+    priority: 0,
+    concurrencyKey: "",
+    scheduleId: "",
+    scheduledFor: undefined,
   };
 }
 
@@ -251,6 +278,18 @@ export const Run: MessageFns<Run> = {
     }
     if (message.reason !== "") {
       writer.uint32(106).string(message.reason);
+    }
+    if (message.priority !== 0) {
+      writer.uint32(112).int32(message.priority);
+    }
+    if (message.concurrencyKey !== "") {
+      writer.uint32(122).string(message.concurrencyKey);
+    }
+    if (message.scheduleId !== "") {
+      writer.uint32(130).string(message.scheduleId);
+    }
+    if (message.scheduledFor !== undefined) {
+      Timestamp.encode(toTimestamp(message.scheduledFor), writer.uint32(138).fork()).join();
     }
     return writer;
   },
@@ -372,6 +411,38 @@ export const Run: MessageFns<Run> = {
             message.reason = reader.string();
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.priority = reader.int32() as any;
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.concurrencyKey = reader.string();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.scheduledFor = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -437,6 +508,22 @@ export const Run: MessageFns<Run> = {
         ? object.tasks.map((e: any) => Task.fromJSON(e))
         : [],
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      priority: isSet(object.priority) ? priorityFromJSON(object.priority) : 0,
+      concurrencyKey: isSet(object.concurrencyKey)
+        ? globalThis.String(object.concurrencyKey)
+        : isSet(object.concurrency_key)
+        ? globalThis.String(object.concurrency_key)
+        : "",
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
+      scheduledFor: isSet(object.scheduledFor)
+        ? fromJsonTimestamp(object.scheduledFor)
+        : isSet(object.scheduled_for)
+        ? fromJsonTimestamp(object.scheduled_for)
+        : undefined,
     };
   },
 
@@ -481,6 +568,18 @@ export const Run: MessageFns<Run> = {
     if (message.reason !== "") {
       obj.reason = message.reason;
     }
+    if (message.priority !== 0) {
+      obj.priority = priorityToJSON(message.priority);
+    }
+    if (message.concurrencyKey !== "") {
+      obj.concurrencyKey = message.concurrencyKey;
+    }
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
+    if (message.scheduledFor !== undefined) {
+      obj.scheduledFor = message.scheduledFor.toISOString();
+    }
     return obj;
   },
 
@@ -502,6 +601,10 @@ export const Run: MessageFns<Run> = {
     message.finishedAt = object.finishedAt ?? undefined;
     message.tasks = object.tasks?.map((e) => Task.fromPartial(e)) || [];
     message.reason = object.reason ?? "";
+    message.priority = object.priority ?? 0;
+    message.concurrencyKey = object.concurrencyKey ?? "";
+    message.scheduleId = object.scheduleId ?? "";
+    message.scheduledFor = object.scheduledFor ?? undefined;
     return message;
   },
 };
@@ -995,7 +1098,7 @@ export const RunEvent: MessageFns<RunEvent> = {
 };
 
 function createBaseTriggerRunRequest(): TriggerRunRequest {
-  return { workflowName: "", workflowVersion: 0, inputJson: "", idempotencyKey: "" };
+  return { workflowName: "", workflowVersion: 0, inputJson: "", idempotencyKey: "", priority: 0, concurrencyKey: "" };
 }
 
 export const TriggerRunRequest: MessageFns<TriggerRunRequest> = {
@@ -1011,6 +1114,12 @@ export const TriggerRunRequest: MessageFns<TriggerRunRequest> = {
     }
     if (message.idempotencyKey !== "") {
       writer.uint32(34).string(message.idempotencyKey);
+    }
+    if (message.priority !== 0) {
+      writer.uint32(40).int32(message.priority);
+    }
+    if (message.concurrencyKey !== "") {
+      writer.uint32(50).string(message.concurrencyKey);
     }
     return writer;
   },
@@ -1060,6 +1169,22 @@ export const TriggerRunRequest: MessageFns<TriggerRunRequest> = {
             message.idempotencyKey = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.priority = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.concurrencyKey = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1094,6 +1219,12 @@ export const TriggerRunRequest: MessageFns<TriggerRunRequest> = {
         : isSet(object.idempotency_key)
         ? globalThis.String(object.idempotency_key)
         : "",
+      priority: isSet(object.priority) ? priorityFromJSON(object.priority) : 0,
+      concurrencyKey: isSet(object.concurrencyKey)
+        ? globalThis.String(object.concurrencyKey)
+        : isSet(object.concurrency_key)
+        ? globalThis.String(object.concurrency_key)
+        : "",
     };
   },
 
@@ -1111,6 +1242,12 @@ export const TriggerRunRequest: MessageFns<TriggerRunRequest> = {
     if (message.idempotencyKey !== "") {
       obj.idempotencyKey = message.idempotencyKey;
     }
+    if (message.priority !== 0) {
+      obj.priority = priorityToJSON(message.priority);
+    }
+    if (message.concurrencyKey !== "") {
+      obj.concurrencyKey = message.concurrencyKey;
+    }
     return obj;
   },
 
@@ -1123,6 +1260,8 @@ export const TriggerRunRequest: MessageFns<TriggerRunRequest> = {
     message.workflowVersion = object.workflowVersion ?? 0;
     message.inputJson = object.inputJson ?? "";
     message.idempotencyKey = object.idempotencyKey ?? "";
+    message.priority = object.priority ?? 0;
+    message.concurrencyKey = object.concurrencyKey ?? "";
     return message;
   },
 };
@@ -1596,7 +1735,14 @@ export const GetRunResponse: MessageFns<GetRunResponse> = {
 };
 
 function createBaseListRunsRequest(): ListRunsRequest {
-  return { workflowName: "", states: [], createdAfter: undefined, createdBefore: undefined, page: undefined };
+  return {
+    workflowName: "",
+    states: [],
+    createdAfter: undefined,
+    createdBefore: undefined,
+    page: undefined,
+    scheduleId: "",
+  };
 }
 
 export const ListRunsRequest: MessageFns<ListRunsRequest> = {
@@ -1619,6 +1765,9 @@ export const ListRunsRequest: MessageFns<ListRunsRequest> = {
     }
     if (message.page !== undefined) {
       PageRequest.encode(message.page, writer.uint32(42).fork()).join();
+    }
+    if (message.scheduleId !== "") {
+      writer.uint32(50).string(message.scheduleId);
     }
     return writer;
   },
@@ -1686,6 +1835,14 @@ export const ListRunsRequest: MessageFns<ListRunsRequest> = {
             message.page = PageRequest.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1717,6 +1874,11 @@ export const ListRunsRequest: MessageFns<ListRunsRequest> = {
         ? fromJsonTimestamp(object.created_before)
         : undefined,
       page: isSet(object.page) ? PageRequest.fromJSON(object.page) : undefined,
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
     };
   },
 
@@ -1737,6 +1899,9 @@ export const ListRunsRequest: MessageFns<ListRunsRequest> = {
     if (message.page !== undefined) {
       obj.page = PageRequest.toJSON(message.page);
     }
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
     return obj;
   },
 
@@ -1752,6 +1917,7 @@ export const ListRunsRequest: MessageFns<ListRunsRequest> = {
     message.page = (object.page !== undefined && object.page !== null)
       ? PageRequest.fromPartial(object.page)
       : undefined;
+    message.scheduleId = object.scheduleId ?? "";
     return message;
   },
 };

@@ -18,12 +18,59 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Duration } from "../../google/protobuf/duration";
 import { Timestamp } from "../../google/protobuf/timestamp";
-import { PageRequest } from "./common";
+import { PageRequest, Priority, priorityFromJSON, priorityToJSON } from "./common";
 
 export const protobufPackage = "braid.v1";
 
 export const protobufFileName = "braid/v1/schedule.proto";
+
+/**
+ * Which missed ticks are fired when the control plane comes back (ticks older than the
+ * catch-up window are skipped either way).
+ */
+export enum CatchupPolicy {
+  /** CATCHUP_POLICY_UNSPECIFIED - Same as ALL. */
+  CATCHUP_POLICY_UNSPECIFIED = 0,
+  /** CATCHUP_POLICY_ALL - Every missed tick within the window, oldest first. */
+  CATCHUP_POLICY_ALL = 1,
+  /** CATCHUP_POLICY_LATEST - Only the most recent missed tick within the window. */
+  CATCHUP_POLICY_LATEST = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function catchupPolicyFromJSON(object: any): CatchupPolicy {
+  switch (object) {
+    case 0:
+    case "CATCHUP_POLICY_UNSPECIFIED":
+      return CatchupPolicy.CATCHUP_POLICY_UNSPECIFIED;
+    case 1:
+    case "CATCHUP_POLICY_ALL":
+      return CatchupPolicy.CATCHUP_POLICY_ALL;
+    case 2:
+    case "CATCHUP_POLICY_LATEST":
+      return CatchupPolicy.CATCHUP_POLICY_LATEST;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return CatchupPolicy.UNRECOGNIZED;
+  }
+}
+
+export function catchupPolicyToJSON(object: CatchupPolicy): string {
+  switch (object) {
+    case CatchupPolicy.CATCHUP_POLICY_UNSPECIFIED:
+      return "CATCHUP_POLICY_UNSPECIFIED";
+    case CatchupPolicy.CATCHUP_POLICY_ALL:
+      return "CATCHUP_POLICY_ALL";
+    case CatchupPolicy.CATCHUP_POLICY_LATEST:
+      return "CATCHUP_POLICY_LATEST";
+    case CatchupPolicy.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
 
 /** What to do with a tick while the previous run of the schedule is still going. */
 export enum OverlapPolicy {
@@ -91,7 +138,18 @@ export interface Schedule {
   startAt?: Date | undefined;
   endAt?: Date | undefined;
   nextFireTimes: Date[];
-  createdAt?: Date | undefined;
+  createdAt?:
+    | Date
+    | undefined;
+  /** Missed ticks older than this are skipped; unset means 10 minutes. */
+  catchupWindow?: Duration | undefined;
+  catchupPolicy: CatchupPolicy;
+  /** Nominal fire time of the newest tick handled (fired or skipped); unset before the first. */
+  lastTick?:
+    | Date
+    | undefined;
+  /** Priority of the runs it makes. */
+  priority: Priority;
 }
 
 export interface CreateScheduleRequest {
@@ -151,6 +209,24 @@ export interface DeleteScheduleRequest {
 export interface DeleteScheduleResponse {
 }
 
+export interface BackfillScheduleRequest {
+  id: string;
+  start?: Date | undefined;
+  end?:
+    | Date
+    | undefined;
+  /** For the backfilled ticks; unspecified means ALLOW_ALL. */
+  overlapPolicy: OverlapPolicy;
+}
+
+export interface BackfillScheduleResponse {
+  /** Ticks in the range. */
+  ticks: number;
+  /** Runs created (ticks already fired keep their run and are not counted). */
+  created: number;
+  runIds: string[];
+}
+
 function createBaseSchedule(): Schedule {
   return {
     id: "",
@@ -165,6 +241,10 @@ function createBaseSchedule(): Schedule {
     endAt: undefined,
     nextFireTimes: [],
     createdAt: undefined,
+    catchupWindow: undefined,
+    catchupPolicy: 0,
+    lastTick: undefined,
+    priority: 0,
   };
 }
 
@@ -205,6 +285,18 @@ export const Schedule: MessageFns<Schedule> = {
     }
     if (message.createdAt !== undefined) {
       Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(98).fork()).join();
+    }
+    if (message.catchupWindow !== undefined) {
+      Duration.encode(message.catchupWindow, writer.uint32(106).fork()).join();
+    }
+    if (message.catchupPolicy !== 0) {
+      writer.uint32(112).int32(message.catchupPolicy);
+    }
+    if (message.lastTick !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastTick), writer.uint32(122).fork()).join();
+    }
+    if (message.priority !== 0) {
+      writer.uint32(128).int32(message.priority);
     }
     return writer;
   },
@@ -318,6 +410,38 @@ export const Schedule: MessageFns<Schedule> = {
             message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.catchupWindow = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.catchupPolicy = reader.int32() as any;
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.lastTick = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.priority = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -372,6 +496,22 @@ export const Schedule: MessageFns<Schedule> = {
         : isSet(object.created_at)
         ? fromJsonTimestamp(object.created_at)
         : undefined,
+      catchupWindow: isSet(object.catchupWindow)
+        ? Duration.fromJSON(object.catchupWindow)
+        : isSet(object.catchup_window)
+        ? Duration.fromJSON(object.catchup_window)
+        : undefined,
+      catchupPolicy: isSet(object.catchupPolicy)
+        ? catchupPolicyFromJSON(object.catchupPolicy)
+        : isSet(object.catchup_policy)
+        ? catchupPolicyFromJSON(object.catchup_policy)
+        : 0,
+      lastTick: isSet(object.lastTick)
+        ? fromJsonTimestamp(object.lastTick)
+        : isSet(object.last_tick)
+        ? fromJsonTimestamp(object.last_tick)
+        : undefined,
+      priority: isSet(object.priority) ? priorityFromJSON(object.priority) : 0,
     };
   },
 
@@ -413,6 +553,18 @@ export const Schedule: MessageFns<Schedule> = {
     if (message.createdAt !== undefined) {
       obj.createdAt = message.createdAt.toISOString();
     }
+    if (message.catchupWindow !== undefined) {
+      obj.catchupWindow = Duration.toJSON(message.catchupWindow);
+    }
+    if (message.catchupPolicy !== 0) {
+      obj.catchupPolicy = catchupPolicyToJSON(message.catchupPolicy);
+    }
+    if (message.lastTick !== undefined) {
+      obj.lastTick = message.lastTick.toISOString();
+    }
+    if (message.priority !== 0) {
+      obj.priority = priorityToJSON(message.priority);
+    }
     return obj;
   },
 
@@ -433,6 +585,12 @@ export const Schedule: MessageFns<Schedule> = {
     message.endAt = object.endAt ?? undefined;
     message.nextFireTimes = object.nextFireTimes?.map((e) => e) || [];
     message.createdAt = object.createdAt ?? undefined;
+    message.catchupWindow = (object.catchupWindow !== undefined && object.catchupWindow !== null)
+      ? Duration.fromPartial(object.catchupWindow)
+      : undefined;
+    message.catchupPolicy = object.catchupPolicy ?? 0;
+    message.lastTick = object.lastTick ?? undefined;
+    message.priority = object.priority ?? 0;
     return message;
   },
 };
@@ -1422,6 +1580,232 @@ export const DeleteScheduleResponse: MessageFns<DeleteScheduleResponse> = {
   },
 };
 
+function createBaseBackfillScheduleRequest(): BackfillScheduleRequest {
+  return { id: "", start: undefined, end: undefined, overlapPolicy: 0 };
+}
+
+export const BackfillScheduleRequest: MessageFns<BackfillScheduleRequest> = {
+  encode(message: BackfillScheduleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.start !== undefined) {
+      Timestamp.encode(toTimestamp(message.start), writer.uint32(18).fork()).join();
+    }
+    if (message.end !== undefined) {
+      Timestamp.encode(toTimestamp(message.end), writer.uint32(26).fork()).join();
+    }
+    if (message.overlapPolicy !== 0) {
+      writer.uint32(32).int32(message.overlapPolicy);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackfillScheduleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackfillScheduleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.start = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.end = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.overlapPolicy = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackfillScheduleRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      start: isSet(object.start) ? fromJsonTimestamp(object.start) : undefined,
+      end: isSet(object.end) ? fromJsonTimestamp(object.end) : undefined,
+      overlapPolicy: isSet(object.overlapPolicy)
+        ? overlapPolicyFromJSON(object.overlapPolicy)
+        : isSet(object.overlap_policy)
+        ? overlapPolicyFromJSON(object.overlap_policy)
+        : 0,
+    };
+  },
+
+  toJSON(message: BackfillScheduleRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.start !== undefined) {
+      obj.start = message.start.toISOString();
+    }
+    if (message.end !== undefined) {
+      obj.end = message.end.toISOString();
+    }
+    if (message.overlapPolicy !== 0) {
+      obj.overlapPolicy = overlapPolicyToJSON(message.overlapPolicy);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BackfillScheduleRequest>): BackfillScheduleRequest {
+    return BackfillScheduleRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BackfillScheduleRequest>): BackfillScheduleRequest {
+    const message = createBaseBackfillScheduleRequest();
+    message.id = object.id ?? "";
+    message.start = object.start ?? undefined;
+    message.end = object.end ?? undefined;
+    message.overlapPolicy = object.overlapPolicy ?? 0;
+    return message;
+  },
+};
+
+function createBaseBackfillScheduleResponse(): BackfillScheduleResponse {
+  return { ticks: 0, created: 0, runIds: [] };
+}
+
+export const BackfillScheduleResponse: MessageFns<BackfillScheduleResponse> = {
+  encode(message: BackfillScheduleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ticks !== 0) {
+      writer.uint32(8).uint32(message.ticks);
+    }
+    if (message.created !== 0) {
+      writer.uint32(16).uint32(message.created);
+    }
+    for (const v of message.runIds) {
+      writer.uint32(26).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackfillScheduleResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackfillScheduleResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.ticks = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.created = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.runIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackfillScheduleResponse {
+    return {
+      ticks: isSet(object.ticks) ? globalThis.Number(object.ticks) : 0,
+      created: isSet(object.created) ? globalThis.Number(object.created) : 0,
+      runIds: globalThis.Array.isArray(object?.runIds)
+        ? object.runIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.run_ids)
+        ? object.run_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BackfillScheduleResponse): unknown {
+    const obj: any = {};
+    if (message.ticks !== 0) {
+      obj.ticks = Math.round(message.ticks);
+    }
+    if (message.created !== 0) {
+      obj.created = Math.round(message.created);
+    }
+    if (message.runIds?.length) {
+      obj.runIds = message.runIds;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BackfillScheduleResponse>): BackfillScheduleResponse {
+    return BackfillScheduleResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BackfillScheduleResponse>): BackfillScheduleResponse {
+    const message = createBaseBackfillScheduleResponse();
+    message.ticks = object.ticks ?? 0;
+    message.created = object.created ?? 0;
+    message.runIds = object.runIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
 /** Cron schedules that trigger runs. */
 export type ScheduleServiceService = typeof ScheduleServiceService;
 export const ScheduleServiceService = {
@@ -1498,6 +1882,21 @@ export const ScheduleServiceService = {
       Buffer.from(DeleteScheduleResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteScheduleResponse => DeleteScheduleResponse.decode(value),
   },
+  /**
+   * Fires the schedule for every tick in [start, end) (in the past), each tick at most once
+   * ever (the same key as the scheduler's own fires).
+   */
+  backfillSchedule: {
+    path: "/braid.v1.ScheduleService/BackfillSchedule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BackfillScheduleRequest): Buffer =>
+      Buffer.from(BackfillScheduleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BackfillScheduleRequest => BackfillScheduleRequest.decode(value),
+    responseSerialize: (value: BackfillScheduleResponse): Buffer =>
+      Buffer.from(BackfillScheduleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BackfillScheduleResponse => BackfillScheduleResponse.decode(value),
+  },
 } as const;
 
 export interface ScheduleServiceServer extends UntypedServiceImplementation {
@@ -1508,6 +1907,11 @@ export interface ScheduleServiceServer extends UntypedServiceImplementation {
   pauseSchedule: handleUnaryCall<PauseScheduleRequest, PauseScheduleResponse>;
   resumeSchedule: handleUnaryCall<ResumeScheduleRequest, ResumeScheduleResponse>;
   deleteSchedule: handleUnaryCall<DeleteScheduleRequest, DeleteScheduleResponse>;
+  /**
+   * Fires the schedule for every tick in [start, end) (in the past), each tick at most once
+   * ever (the same key as the scheduler's own fires).
+   */
+  backfillSchedule: handleUnaryCall<BackfillScheduleRequest, BackfillScheduleResponse>;
 }
 
 export interface ScheduleServiceClient extends Client {
@@ -1615,6 +2019,25 @@ export interface ScheduleServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteScheduleResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Fires the schedule for every tick in [start, end) (in the past), each tick at most once
+   * ever (the same key as the scheduler's own fires).
+   */
+  backfillSchedule(
+    request: BackfillScheduleRequest,
+    callback: (error: ServiceError | null, response: BackfillScheduleResponse) => void,
+  ): ClientUnaryCall;
+  backfillSchedule(
+    request: BackfillScheduleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BackfillScheduleResponse) => void,
+  ): ClientUnaryCall;
+  backfillSchedule(
+    request: BackfillScheduleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BackfillScheduleResponse) => void,
   ): ClientUnaryCall;
 }
 

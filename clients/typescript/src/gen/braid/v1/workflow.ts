@@ -26,6 +26,56 @@ export const protobufPackage = "braid.v1";
 
 export const protobufFileName = "braid/v1/workflow.proto";
 
+/** The fate of a run that does not fit under the workflow's concurrency limits. */
+export enum ConcurrencyPolicy {
+  /** CONCURRENCY_POLICY_UNSPECIFIED - Same as QUEUE. */
+  CONCURRENCY_POLICY_UNSPECIFIED = 0,
+  /** CONCURRENCY_POLICY_QUEUE - Wait in RUN_STATE_QUEUED; admitted first come, first served. */
+  CONCURRENCY_POLICY_QUEUE = 1,
+  /** CONCURRENCY_POLICY_CANCEL_NEWEST - The new run is cancelled at once. */
+  CONCURRENCY_POLICY_CANCEL_NEWEST = 2,
+  /** CONCURRENCY_POLICY_CANCEL_IN_PROGRESS - The oldest running run is cancelled to make room; the new run starts when it has ended. */
+  CONCURRENCY_POLICY_CANCEL_IN_PROGRESS = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function concurrencyPolicyFromJSON(object: any): ConcurrencyPolicy {
+  switch (object) {
+    case 0:
+    case "CONCURRENCY_POLICY_UNSPECIFIED":
+      return ConcurrencyPolicy.CONCURRENCY_POLICY_UNSPECIFIED;
+    case 1:
+    case "CONCURRENCY_POLICY_QUEUE":
+      return ConcurrencyPolicy.CONCURRENCY_POLICY_QUEUE;
+    case 2:
+    case "CONCURRENCY_POLICY_CANCEL_NEWEST":
+      return ConcurrencyPolicy.CONCURRENCY_POLICY_CANCEL_NEWEST;
+    case 3:
+    case "CONCURRENCY_POLICY_CANCEL_IN_PROGRESS":
+      return ConcurrencyPolicy.CONCURRENCY_POLICY_CANCEL_IN_PROGRESS;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ConcurrencyPolicy.UNRECOGNIZED;
+  }
+}
+
+export function concurrencyPolicyToJSON(object: ConcurrencyPolicy): string {
+  switch (object) {
+    case ConcurrencyPolicy.CONCURRENCY_POLICY_UNSPECIFIED:
+      return "CONCURRENCY_POLICY_UNSPECIFIED";
+    case ConcurrencyPolicy.CONCURRENCY_POLICY_QUEUE:
+      return "CONCURRENCY_POLICY_QUEUE";
+    case ConcurrencyPolicy.CONCURRENCY_POLICY_CANCEL_NEWEST:
+      return "CONCURRENCY_POLICY_CANCEL_NEWEST";
+    case ConcurrencyPolicy.CONCURRENCY_POLICY_CANCEL_IN_PROGRESS:
+      return "CONCURRENCY_POLICY_CANCEL_IN_PROGRESS";
+    case ConcurrencyPolicy.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** A workflow as authored: the document `braid workflow apply -f` reads. */
 export interface WorkflowDefinition {
   /** [A-Za-z0-9][A-Za-z0-9_.-]*, at most 64 characters. */
@@ -66,6 +116,15 @@ export interface RunSettings {
     | undefined;
   /** At most this many runs of this workflow in RUN_STATE_RUNNING; 0 = unlimited. */
   maxConcurrentRuns: number;
+  /** What happens to a run that does not fit under `max_concurrent_runs` or `max_per_key`. */
+  concurrencyPolicy: ConcurrencyPolicy;
+  /** At most this many running runs per concurrency key (given at trigger); 0 = unlimited. */
+  maxPerKey: number;
+  /**
+   * Finished runs older than this are deleted (with their tasks, attempts and events);
+   * unset takes the server's default (`--retention`).
+   */
+  retention?: Duration | undefined;
 }
 
 /** A stored, immutable version of a workflow. */
@@ -420,7 +479,14 @@ export const TaskDefinition: MessageFns<TaskDefinition> = {
 };
 
 function createBaseRunSettings(): RunSettings {
-  return { defaultRetry: undefined, defaultTaskTimeout: undefined, maxConcurrentRuns: 0 };
+  return {
+    defaultRetry: undefined,
+    defaultTaskTimeout: undefined,
+    maxConcurrentRuns: 0,
+    concurrencyPolicy: 0,
+    maxPerKey: 0,
+    retention: undefined,
+  };
 }
 
 export const RunSettings: MessageFns<RunSettings> = {
@@ -433,6 +499,15 @@ export const RunSettings: MessageFns<RunSettings> = {
     }
     if (message.maxConcurrentRuns !== 0) {
       writer.uint32(24).uint32(message.maxConcurrentRuns);
+    }
+    if (message.concurrencyPolicy !== 0) {
+      writer.uint32(32).int32(message.concurrencyPolicy);
+    }
+    if (message.maxPerKey !== 0) {
+      writer.uint32(40).uint32(message.maxPerKey);
+    }
+    if (message.retention !== undefined) {
+      Duration.encode(message.retention, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -474,6 +549,30 @@ export const RunSettings: MessageFns<RunSettings> = {
             message.maxConcurrentRuns = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.concurrencyPolicy = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.maxPerKey = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.retention = Duration.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -503,6 +602,17 @@ export const RunSettings: MessageFns<RunSettings> = {
         : isSet(object.max_concurrent_runs)
         ? globalThis.Number(object.max_concurrent_runs)
         : 0,
+      concurrencyPolicy: isSet(object.concurrencyPolicy)
+        ? concurrencyPolicyFromJSON(object.concurrencyPolicy)
+        : isSet(object.concurrency_policy)
+        ? concurrencyPolicyFromJSON(object.concurrency_policy)
+        : 0,
+      maxPerKey: isSet(object.maxPerKey)
+        ? globalThis.Number(object.maxPerKey)
+        : isSet(object.max_per_key)
+        ? globalThis.Number(object.max_per_key)
+        : 0,
+      retention: isSet(object.retention) ? Duration.fromJSON(object.retention) : undefined,
     };
   },
 
@@ -516,6 +626,15 @@ export const RunSettings: MessageFns<RunSettings> = {
     }
     if (message.maxConcurrentRuns !== 0) {
       obj.maxConcurrentRuns = Math.round(message.maxConcurrentRuns);
+    }
+    if (message.concurrencyPolicy !== 0) {
+      obj.concurrencyPolicy = concurrencyPolicyToJSON(message.concurrencyPolicy);
+    }
+    if (message.maxPerKey !== 0) {
+      obj.maxPerKey = Math.round(message.maxPerKey);
+    }
+    if (message.retention !== undefined) {
+      obj.retention = Duration.toJSON(message.retention);
     }
     return obj;
   },
@@ -532,6 +651,11 @@ export const RunSettings: MessageFns<RunSettings> = {
       ? Duration.fromPartial(object.defaultTaskTimeout)
       : undefined;
     message.maxConcurrentRuns = object.maxConcurrentRuns ?? 0;
+    message.concurrencyPolicy = object.concurrencyPolicy ?? 0;
+    message.maxPerKey = object.maxPerKey ?? 0;
+    message.retention = (object.retention !== undefined && object.retention !== null)
+      ? Duration.fromPartial(object.retention)
+      : undefined;
     return message;
   },
 };

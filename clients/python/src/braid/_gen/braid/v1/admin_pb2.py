@@ -27,7 +27,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x62raid/v1/admin.proto\x12\x08\x62raid.v1\x1a\x15\x62raid/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x01\n\nDeadLetter\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x15\n\rworkflow_name\x18\x04 \x01(\t\x12\x18\n\x10workflow_version\x18\x05 \x01(\r\x12\x11\n\ttask_name\x18\x06 \x01(\t\x12\x11\n\ttask_type\x18\x07 \x01(\t\x12\'\n\nlast_error\x18\x08 \x01(\x0b\x32\x13.braid.v1.TaskError\x12\x10\n\x08\x61ttempts\x18\t \x01(\r\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb7\x01\n\x10\x44\x65\x61\x64LetterFilter\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12\x11\n\ttask_name\x18\x02 \x01(\t\x12\x12\n\nerror_type\x18\x03 \x01(\t\x12\x31\n\rcreated_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"i\n\x16ListDeadLettersRequest\x12*\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1a.braid.v1.DeadLetterFilter\x12#\n\x04page\x18\x02 \x01(\x0b\x32\x15.braid.v1.PageRequest\"^\n\x17ListDeadLettersResponse\x12*\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x14.braid.v1.DeadLetter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"T\n\x19RedriveDeadLettersRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12*\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x1a.braid.v1.DeadLetterFilter\"@\n\x1aRedriveDeadLettersResponse\x12\x10\n\x08redriven\x18\x01 \x01(\r\x12\x10\n\x08task_ids\x18\x02 \x03(\t\"\xe4\x02\n\nWorkerInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\ntask_types\x18\x03 \x03(\t\x12\r\n\x05slots\x18\x04 \x01(\r\x12\x12\n\nfree_slots\x18\x05 \x01(\r\x12\x30\n\x06labels\x18\x06 \x03(\x0b\x32 .braid.v1.WorkerInfo.LabelsEntry\x12\x14\n\x0csdk_language\x18\x07 \x01(\t\x12\x13\n\x0bsdk_version\x18\x08 \x01(\t\x12\x10\n\x08\x64raining\x18\t \x01(\x08\x12\x30\n\x0c\x63onnected_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_heartbeat_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"9\n\x12ListWorkersRequest\x12#\n\x04page\x18\x01 \x01(\x0b\x32\x15.braid.v1.PageRequest\"U\n\x13ListWorkersResponse\x12%\n\x07workers\x18\x01 \x03(\x0b\x32\x14.braid.v1.WorkerInfo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"v\n\tQueueInfo\x12\x11\n\ttask_type\x18\x01 \x01(\t\x12\r\n\x05ready\x18\x02 \x01(\x04\x12\x0e\n\x06leased\x18\x03 \x01(\x04\x12&\n\x03lag\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0f\n\x07workers\x18\x05 \x01(\r\"\x13\n\x11ListQueuesRequest\"9\n\x12ListQueuesResponse\x12#\n\x06queues\x18\x01 \x03(\x0b\x32\x13.braid.v1.QueueInfo2\xdc\x02\n\x0c\x41\x64minService\x12V\n\x0fListDeadLetters\x12 .braid.v1.ListDeadLettersRequest\x1a!.braid.v1.ListDeadLettersResponse\x12_\n\x12RedriveDeadLetters\x12#.braid.v1.RedriveDeadLettersRequest\x1a$.braid.v1.RedriveDeadLettersResponse\x12J\n\x0bListWorkers\x12\x1c.braid.v1.ListWorkersRequest\x1a\x1d.braid.v1.ListWorkersResponse\x12G\n\nListQueues\x12\x1b.braid.v1.ListQueuesRequest\x1a\x1c.braid.v1.ListQueuesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x62raid/v1/admin.proto\x12\x08\x62raid.v1\x1a\x15\x62raid/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x01\n\nDeadLetter\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x15\n\rworkflow_name\x18\x04 \x01(\t\x12\x18\n\x10workflow_version\x18\x05 \x01(\r\x12\x11\n\ttask_name\x18\x06 \x01(\t\x12\x11\n\ttask_type\x18\x07 \x01(\t\x12\'\n\nlast_error\x18\x08 \x01(\x0b\x32\x13.braid.v1.TaskError\x12\x10\n\x08\x61ttempts\x18\t \x01(\r\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb7\x01\n\x10\x44\x65\x61\x64LetterFilter\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12\x11\n\ttask_name\x18\x02 \x01(\t\x12\x12\n\nerror_type\x18\x03 \x01(\t\x12\x31\n\rcreated_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"i\n\x16ListDeadLettersRequest\x12*\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1a.braid.v1.DeadLetterFilter\x12#\n\x04page\x18\x02 \x01(\x0b\x32\x15.braid.v1.PageRequest\"^\n\x17ListDeadLettersResponse\x12*\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x14.braid.v1.DeadLetter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"T\n\x19RedriveDeadLettersRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12*\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x1a.braid.v1.DeadLetterFilter\"@\n\x1aRedriveDeadLettersResponse\x12\x10\n\x08redriven\x18\x01 \x01(\r\x12\x10\n\x08task_ids\x18\x02 \x03(\t\"R\n\x17PurgeDeadLettersRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12*\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x1a.braid.v1.DeadLetterFilter\"*\n\x18PurgeDeadLettersResponse\x12\x0e\n\x06purged\x18\x01 \x01(\r\"\xe4\x02\n\nWorkerInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\ntask_types\x18\x03 \x03(\t\x12\r\n\x05slots\x18\x04 \x01(\r\x12\x12\n\nfree_slots\x18\x05 \x01(\r\x12\x30\n\x06labels\x18\x06 \x03(\x0b\x32 .braid.v1.WorkerInfo.LabelsEntry\x12\x14\n\x0csdk_language\x18\x07 \x01(\t\x12\x13\n\x0bsdk_version\x18\x08 \x01(\t\x12\x10\n\x08\x64raining\x18\t \x01(\x08\x12\x30\n\x0c\x63onnected_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_heartbeat_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"9\n\x12ListWorkersRequest\x12#\n\x04page\x18\x01 \x01(\x0b\x32\x15.braid.v1.PageRequest\"U\n\x13ListWorkersResponse\x12%\n\x07workers\x18\x01 \x03(\x0b\x32\x14.braid.v1.WorkerInfo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"v\n\tQueueInfo\x12\x11\n\ttask_type\x18\x01 \x01(\t\x12\r\n\x05ready\x18\x02 \x01(\x04\x12\x0e\n\x06leased\x18\x03 \x01(\x04\x12&\n\x03lag\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0f\n\x07workers\x18\x05 \x01(\r\"\x13\n\x11ListQueuesRequest\"9\n\x12ListQueuesResponse\x12#\n\x06queues\x18\x01 \x03(\x0b\x32\x13.braid.v1.QueueInfo2\xb7\x03\n\x0c\x41\x64minService\x12V\n\x0fListDeadLetters\x12 .braid.v1.ListDeadLettersRequest\x1a!.braid.v1.ListDeadLettersResponse\x12_\n\x12RedriveDeadLetters\x12#.braid.v1.RedriveDeadLettersRequest\x1a$.braid.v1.RedriveDeadLettersResponse\x12Y\n\x10PurgeDeadLetters\x12!.braid.v1.PurgeDeadLettersRequest\x1a\".braid.v1.PurgeDeadLettersResponse\x12J\n\x0bListWorkers\x12\x1c.braid.v1.ListWorkersRequest\x1a\x1d.braid.v1.ListWorkersResponse\x12G\n\nListQueues\x12\x1b.braid.v1.ListQueuesRequest\x1a\x1c.braid.v1.ListQueuesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,20 +48,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REDRIVEDEADLETTERSREQUEST']._serialized_end=849
   _globals['_REDRIVEDEADLETTERSRESPONSE']._serialized_start=851
   _globals['_REDRIVEDEADLETTERSRESPONSE']._serialized_end=915
-  _globals['_WORKERINFO']._serialized_start=918
-  _globals['_WORKERINFO']._serialized_end=1274
-  _globals['_WORKERINFO_LABELSENTRY']._serialized_start=1229
-  _globals['_WORKERINFO_LABELSENTRY']._serialized_end=1274
-  _globals['_LISTWORKERSREQUEST']._serialized_start=1276
-  _globals['_LISTWORKERSREQUEST']._serialized_end=1333
-  _globals['_LISTWORKERSRESPONSE']._serialized_start=1335
-  _globals['_LISTWORKERSRESPONSE']._serialized_end=1420
-  _globals['_QUEUEINFO']._serialized_start=1422
-  _globals['_QUEUEINFO']._serialized_end=1540
-  _globals['_LISTQUEUESREQUEST']._serialized_start=1542
-  _globals['_LISTQUEUESREQUEST']._serialized_end=1561
-  _globals['_LISTQUEUESRESPONSE']._serialized_start=1563
-  _globals['_LISTQUEUESRESPONSE']._serialized_end=1620
-  _globals['_ADMINSERVICE']._serialized_start=1623
-  _globals['_ADMINSERVICE']._serialized_end=1971
+  _globals['_PURGEDEADLETTERSREQUEST']._serialized_start=917
+  _globals['_PURGEDEADLETTERSREQUEST']._serialized_end=999
+  _globals['_PURGEDEADLETTERSRESPONSE']._serialized_start=1001
+  _globals['_PURGEDEADLETTERSRESPONSE']._serialized_end=1043
+  _globals['_WORKERINFO']._serialized_start=1046
+  _globals['_WORKERINFO']._serialized_end=1402
+  _globals['_WORKERINFO_LABELSENTRY']._serialized_start=1357
+  _globals['_WORKERINFO_LABELSENTRY']._serialized_end=1402
+  _globals['_LISTWORKERSREQUEST']._serialized_start=1404
+  _globals['_LISTWORKERSREQUEST']._serialized_end=1461
+  _globals['_LISTWORKERSRESPONSE']._serialized_start=1463
+  _globals['_LISTWORKERSRESPONSE']._serialized_end=1548
+  _globals['_QUEUEINFO']._serialized_start=1550
+  _globals['_QUEUEINFO']._serialized_end=1668
+  _globals['_LISTQUEUESREQUEST']._serialized_start=1670
+  _globals['_LISTQUEUESREQUEST']._serialized_end=1689
+  _globals['_LISTQUEUESRESPONSE']._serialized_start=1691
+  _globals['_LISTQUEUESRESPONSE']._serialized_end=1748
+  _globals['_ADMINSERVICE']._serialized_start=1751
+  _globals['_ADMINSERVICE']._serialized_end=2190
 # @@protoc_insertion_point(module_scope)

@@ -81,6 +81,20 @@ class RedriveDeadLettersResponse(_message.Message):
     task_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, redriven: _Optional[int] = ..., task_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class PurgeDeadLettersRequest(_message.Message):
+    __slots__ = ("ids", "filter")
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    filter: DeadLetterFilter
+    def __init__(self, ids: _Optional[_Iterable[str]] = ..., filter: _Optional[_Union[DeadLetterFilter, _Mapping]] = ...) -> None: ...
+
+class PurgeDeadLettersResponse(_message.Message):
+    __slots__ = ("purged",)
+    PURGED_FIELD_NUMBER: _ClassVar[int]
+    purged: int
+    def __init__(self, purged: _Optional[int] = ...) -> None: ...
+
 class WorkerInfo(_message.Message):
     __slots__ = ("id", "name", "task_types", "slots", "free_slots", "labels", "sdk_language", "sdk_version", "draining", "connected_at", "last_heartbeat_at")
     class LabelsEntry(_message.Message):

@@ -45,6 +45,11 @@ class AdminServiceStub:
                 request_serializer=braid_dot_v1_dot_admin__pb2.RedriveDeadLettersRequest.SerializeToString,
                 response_deserializer=braid_dot_v1_dot_admin__pb2.RedriveDeadLettersResponse.FromString,
                 _registered_method=True)
+        self.PurgeDeadLetters = channel.unary_unary(
+                '/braid.v1.AdminService/PurgeDeadLetters',
+                request_serializer=braid_dot_v1_dot_admin__pb2.PurgeDeadLettersRequest.SerializeToString,
+                response_deserializer=braid_dot_v1_dot_admin__pb2.PurgeDeadLettersResponse.FromString,
+                _registered_method=True)
         self.ListWorkers = channel.unary_unary(
                 '/braid.v1.AdminService/ListWorkers',
                 request_serializer=braid_dot_v1_dot_admin__pb2.ListWorkersRequest.SerializeToString,
@@ -74,6 +79,13 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PurgeDeadLetters(self, request, context):
+        """Deletes dead letters (their tasks stay failed); their runs become subject to retention.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListWorkers(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -98,6 +110,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RedriveDeadLetters,
                     request_deserializer=braid_dot_v1_dot_admin__pb2.RedriveDeadLettersRequest.FromString,
                     response_serializer=braid_dot_v1_dot_admin__pb2.RedriveDeadLettersResponse.SerializeToString,
+            ),
+            'PurgeDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeDeadLetters,
+                    request_deserializer=braid_dot_v1_dot_admin__pb2.PurgeDeadLettersRequest.FromString,
+                    response_serializer=braid_dot_v1_dot_admin__pb2.PurgeDeadLettersResponse.SerializeToString,
             ),
             'ListWorkers': grpc.unary_unary_rpc_method_handler(
                     servicer.ListWorkers,
@@ -165,6 +182,33 @@ class AdminService:
             '/braid.v1.AdminService/RedriveDeadLetters',
             braid_dot_v1_dot_admin__pb2.RedriveDeadLettersRequest.SerializeToString,
             braid_dot_v1_dot_admin__pb2.RedriveDeadLettersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/braid.v1.AdminService/PurgeDeadLetters',
+            braid_dot_v1_dot_admin__pb2.PurgeDeadLettersRequest.SerializeToString,
+            braid_dot_v1_dot_admin__pb2.PurgeDeadLettersResponse.FromString,
             options,
             channel_credentials,
             insecure,

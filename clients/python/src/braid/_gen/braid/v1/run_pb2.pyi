@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Run(_message.Message):
-    __slots__ = ("id", "workflow_name", "workflow_version", "state", "input_json", "output_json", "idempotency_key", "trigger_source", "created_at", "started_at", "finished_at", "tasks", "reason")
+    __slots__ = ("id", "workflow_name", "workflow_version", "state", "input_json", "output_json", "idempotency_key", "trigger_source", "created_at", "started_at", "finished_at", "tasks", "reason", "priority", "concurrency_key", "schedule_id", "scheduled_for")
     ID_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_NAME_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,10 @@ class Run(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULED_FOR_FIELD_NUMBER: _ClassVar[int]
     id: str
     workflow_name: str
     workflow_version: int
@@ -38,7 +42,11 @@ class Run(_message.Message):
     finished_at: _timestamp_pb2.Timestamp
     tasks: _containers.RepeatedCompositeFieldContainer[Task]
     reason: str
-    def __init__(self, id: _Optional[str] = ..., workflow_name: _Optional[str] = ..., workflow_version: _Optional[int] = ..., state: _Optional[_Union[_common_pb2.RunState, str]] = ..., input_json: _Optional[str] = ..., output_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., trigger_source: _Optional[_Union[_common_pb2.TriggerSource, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[Task, _Mapping]]] = ..., reason: _Optional[str] = ...) -> None: ...
+    priority: _common_pb2.Priority
+    concurrency_key: str
+    schedule_id: str
+    scheduled_for: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., workflow_name: _Optional[str] = ..., workflow_version: _Optional[int] = ..., state: _Optional[_Union[_common_pb2.RunState, str]] = ..., input_json: _Optional[str] = ..., output_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., trigger_source: _Optional[_Union[_common_pb2.TriggerSource, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[Task, _Mapping]]] = ..., reason: _Optional[str] = ..., priority: _Optional[_Union[_common_pb2.Priority, str]] = ..., concurrency_key: _Optional[str] = ..., schedule_id: _Optional[str] = ..., scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Task(_message.Message):
     __slots__ = ("id", "name", "task_type", "state", "depends_on", "attempt", "max_attempts", "output_json", "last_error", "available_at", "created_at", "finished_at", "attempts")
@@ -89,16 +97,20 @@ class RunEvent(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., sequence: _Optional[int] = ..., kind: _Optional[str] = ..., task_name: _Optional[str] = ..., attempt: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail_json: _Optional[str] = ...) -> None: ...
 
 class TriggerRunRequest(_message.Message):
-    __slots__ = ("workflow_name", "workflow_version", "input_json", "idempotency_key")
+    __slots__ = ("workflow_name", "workflow_version", "input_json", "idempotency_key", "priority", "concurrency_key")
     WORKFLOW_NAME_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_VERSION_FIELD_NUMBER: _ClassVar[int]
     INPUT_JSON_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     workflow_name: str
     workflow_version: int
     input_json: str
     idempotency_key: str
-    def __init__(self, workflow_name: _Optional[str] = ..., workflow_version: _Optional[int] = ..., input_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    priority: _common_pb2.Priority
+    concurrency_key: str
+    def __init__(self, workflow_name: _Optional[str] = ..., workflow_version: _Optional[int] = ..., input_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., priority: _Optional[_Union[_common_pb2.Priority, str]] = ..., concurrency_key: _Optional[str] = ...) -> None: ...
 
 class TriggerRunResponse(_message.Message):
     __slots__ = ("run", "created")
@@ -143,18 +155,20 @@ class GetRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
 
 class ListRunsRequest(_message.Message):
-    __slots__ = ("workflow_name", "states", "created_after", "created_before", "page")
+    __slots__ = ("workflow_name", "states", "created_after", "created_before", "page", "schedule_id")
     WORKFLOW_NAME_FIELD_NUMBER: _ClassVar[int]
     STATES_FIELD_NUMBER: _ClassVar[int]
     CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
     CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
     PAGE_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
     workflow_name: str
     states: _containers.RepeatedScalarFieldContainer[_common_pb2.RunState]
     created_after: _timestamp_pb2.Timestamp
     created_before: _timestamp_pb2.Timestamp
     page: _common_pb2.PageRequest
-    def __init__(self, workflow_name: _Optional[str] = ..., states: _Optional[_Iterable[_Union[_common_pb2.RunState, str]]] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ...) -> None: ...
+    schedule_id: str
+    def __init__(self, workflow_name: _Optional[str] = ..., states: _Optional[_Iterable[_Union[_common_pb2.RunState, str]]] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ..., schedule_id: _Optional[str] = ...) -> None: ...
 
 class ListRunsResponse(_message.Message):
     __slots__ = ("runs", "next_page_token")

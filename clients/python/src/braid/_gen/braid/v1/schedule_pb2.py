@@ -23,48 +23,55 @@ _sym_db = _symbol_database.Default()
 
 
 from braid._gen.braid.v1 import common_pb2 as braid_dot_v1_dot_common__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x62raid/v1/schedule.proto\x12\x08\x62raid.v1\x1a\x15\x62raid/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xef\x02\n\x08Schedule\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rworkflow_name\x18\x03 \x01(\t\x12\x0c\n\x04\x63ron\x18\x04 \x01(\t\x12\x10\n\x08timezone\x18\x05 \x01(\t\x12\x12\n\ninput_json\x18\x06 \x01(\t\x12/\n\x0eoverlap_policy\x18\x07 \x01(\x0e\x32\x17.braid.v1.OverlapPolicy\x12\x0e\n\x06paused\x18\x08 \x01(\x08\x12,\n\x08start_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x65nd_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fnext_fire_times\x18\x0b \x03(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\x15\x43reateScheduleRequest\x12$\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.braid.v1.Schedule\">\n\x16\x43reateScheduleResponse\x12$\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.braid.v1.Schedule\" \n\x12GetScheduleRequest\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x13GetScheduleResponse\x12$\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.braid.v1.Schedule\"R\n\x14ListSchedulesRequest\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12#\n\x04page\x18\x02 \x01(\x0b\x32\x15.braid.v1.PageRequest\"W\n\x15ListSchedulesResponse\x12%\n\tschedules\x18\x01 \x03(\x0b\x32\x12.braid.v1.Schedule\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x15UpdateScheduleRequest\x12$\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.braid.v1.Schedule\">\n\x16UpdateScheduleResponse\x12$\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.braid.v1.Schedule\"\"\n\x14PauseScheduleRequest\x12\n\n\x02id\x18\x01 \x01(\t\"=\n\x15PauseScheduleResponse\x12$\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.braid.v1.Schedule\"#\n\x15ResumeScheduleRequest\x12\n\n\x02id\x18\x01 \x01(\t\">\n\x16ResumeScheduleResponse\x12$\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.braid.v1.Schedule\"#\n\x15\x44\x65leteScheduleRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteScheduleResponse*\xa6\x01\n\rOverlapPolicy\x12\x1e\n\x1aOVERLAP_POLICY_UNSPECIFIED\x10\x00\x12\x17\n\x13OVERLAP_POLICY_SKIP\x10\x01\x12\x1d\n\x19OVERLAP_POLICY_BUFFER_ONE\x10\x02\x12\x1c\n\x18OVERLAP_POLICY_ALLOW_ALL\x10\x03\x12\x1f\n\x1bOVERLAP_POLICY_CANCEL_OTHER\x10\x04\x32\xd5\x04\n\x0fScheduleService\x12S\n\x0e\x43reateSchedule\x12\x1f.braid.v1.CreateScheduleRequest\x1a .braid.v1.CreateScheduleResponse\x12J\n\x0bGetSchedule\x12\x1c.braid.v1.GetScheduleRequest\x1a\x1d.braid.v1.GetScheduleResponse\x12P\n\rListSchedules\x12\x1e.braid.v1.ListSchedulesRequest\x1a\x1f.braid.v1.ListSchedulesResponse\x12S\n\x0eUpdateSchedule\x12\x1f.braid.v1.UpdateScheduleRequest\x1a .braid.v1.UpdateScheduleResponse\x12P\n\rPauseSchedule\x12\x1e.braid.v1.PauseScheduleRequest\x1a\x1f.braid.v1.PauseScheduleResponse\x12S\n\x0eResumeSchedule\x12\x1f.braid.v1.ResumeScheduleRequest\x1a .braid.v1.ResumeScheduleResponse\x12S\n\x0e\x44\x65leteSchedule\x12\x1f.braid.v1.DeleteScheduleRequest\x1a .braid.v1.DeleteScheduleResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x62raid/v1/schedule.proto\x12\x08\x62raid.v1\x1a\x15\x62raid/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x04\n\x08Schedule\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rworkflow_name\x18\x03 \x01(\t\x12\x0c\n\x04\x63ron\x18\x04 \x01(\t\x12\x10\n\x08timezone\x18\x05 \x01(\t\x12\x12\n\ninput_json\x18\x06 \x01(\t\x12/\n\x0eoverlap_policy\x18\x07 \x01(\x0e\x32\x17.braid.v1.OverlapPolicy\x12\x0e\n\x06paused\x18\x08 \x01(\x08\x12,\n\x08start_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x65nd_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fnext_fire_times\x18\x0b \x03(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x0e\x63\x61tchup_window\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0e\x63\x61tchup_policy\x18\x0e \x01(\x0e\x32\x17.braid.v1.CatchupPolicy\x12-\n\tlast_tick\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x08priority\x18\x10 \x01(\x0e\x32\x12.braid.v1.Priority\"=\n\x15\x43reateScheduleRequest\x12$\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.braid.v1.Schedule\">\n\x16\x43reateScheduleResponse\x12$\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.braid.v1.Schedule\" \n\x12GetScheduleRequest\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x13GetScheduleResponse\x12$\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.braid.v1.Schedule\"R\n\x14ListSchedulesRequest\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12#\n\x04page\x18\x02 \x01(\x0b\x32\x15.braid.v1.PageRequest\"W\n\x15ListSchedulesResponse\x12%\n\tschedules\x18\x01 \x03(\x0b\x32\x12.braid.v1.Schedule\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x15UpdateScheduleRequest\x12$\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.braid.v1.Schedule\">\n\x16UpdateScheduleResponse\x12$\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.braid.v1.Schedule\"\"\n\x14PauseScheduleRequest\x12\n\n\x02id\x18\x01 \x01(\t\"=\n\x15PauseScheduleResponse\x12$\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.braid.v1.Schedule\"#\n\x15ResumeScheduleRequest\x12\n\n\x02id\x18\x01 \x01(\t\">\n\x16ResumeScheduleResponse\x12$\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.braid.v1.Schedule\"#\n\x15\x44\x65leteScheduleRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteScheduleResponse\"\xaa\x01\n\x17\x42\x61\x63kfillScheduleRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\x05start\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0eoverlap_policy\x18\x04 \x01(\x0e\x32\x17.braid.v1.OverlapPolicy\"K\n\x18\x42\x61\x63kfillScheduleResponse\x12\r\n\x05ticks\x18\x01 \x01(\r\x12\x0f\n\x07\x63reated\x18\x02 \x01(\r\x12\x0f\n\x07run_ids\x18\x03 \x03(\t*b\n\rCatchupPolicy\x12\x1e\n\x1a\x43\x41TCHUP_POLICY_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43\x41TCHUP_POLICY_ALL\x10\x01\x12\x19\n\x15\x43\x41TCHUP_POLICY_LATEST\x10\x02*\xa6\x01\n\rOverlapPolicy\x12\x1e\n\x1aOVERLAP_POLICY_UNSPECIFIED\x10\x00\x12\x17\n\x13OVERLAP_POLICY_SKIP\x10\x01\x12\x1d\n\x19OVERLAP_POLICY_BUFFER_ONE\x10\x02\x12\x1c\n\x18OVERLAP_POLICY_ALLOW_ALL\x10\x03\x12\x1f\n\x1bOVERLAP_POLICY_CANCEL_OTHER\x10\x04\x32\xb0\x05\n\x0fScheduleService\x12S\n\x0e\x43reateSchedule\x12\x1f.braid.v1.CreateScheduleRequest\x1a .braid.v1.CreateScheduleResponse\x12J\n\x0bGetSchedule\x12\x1c.braid.v1.GetScheduleRequest\x1a\x1d.braid.v1.GetScheduleResponse\x12P\n\rListSchedules\x12\x1e.braid.v1.ListSchedulesRequest\x1a\x1f.braid.v1.ListSchedulesResponse\x12S\n\x0eUpdateSchedule\x12\x1f.braid.v1.UpdateScheduleRequest\x1a .braid.v1.UpdateScheduleResponse\x12P\n\rPauseSchedule\x12\x1e.braid.v1.PauseScheduleRequest\x1a\x1f.braid.v1.PauseScheduleResponse\x12S\n\x0eResumeSchedule\x12\x1f.braid.v1.ResumeScheduleRequest\x1a .braid.v1.ResumeScheduleResponse\x12S\n\x0e\x44\x65leteSchedule\x12\x1f.braid.v1.DeleteScheduleRequest\x1a .braid.v1.DeleteScheduleResponse\x12Y\n\x10\x42\x61\x63kfillSchedule\x12!.braid.v1.BackfillScheduleRequest\x1a\".braid.v1.BackfillScheduleResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'braid._gen.braid.v1.schedule_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OVERLAPPOLICY']._serialized_start=1249
-  _globals['_OVERLAPPOLICY']._serialized_end=1415
-  _globals['_SCHEDULE']._serialized_start=94
-  _globals['_SCHEDULE']._serialized_end=461
-  _globals['_CREATESCHEDULEREQUEST']._serialized_start=463
-  _globals['_CREATESCHEDULEREQUEST']._serialized_end=524
-  _globals['_CREATESCHEDULERESPONSE']._serialized_start=526
-  _globals['_CREATESCHEDULERESPONSE']._serialized_end=588
-  _globals['_GETSCHEDULEREQUEST']._serialized_start=590
-  _globals['_GETSCHEDULEREQUEST']._serialized_end=622
-  _globals['_GETSCHEDULERESPONSE']._serialized_start=624
-  _globals['_GETSCHEDULERESPONSE']._serialized_end=683
-  _globals['_LISTSCHEDULESREQUEST']._serialized_start=685
-  _globals['_LISTSCHEDULESREQUEST']._serialized_end=767
-  _globals['_LISTSCHEDULESRESPONSE']._serialized_start=769
-  _globals['_LISTSCHEDULESRESPONSE']._serialized_end=856
-  _globals['_UPDATESCHEDULEREQUEST']._serialized_start=858
-  _globals['_UPDATESCHEDULEREQUEST']._serialized_end=919
-  _globals['_UPDATESCHEDULERESPONSE']._serialized_start=921
-  _globals['_UPDATESCHEDULERESPONSE']._serialized_end=983
-  _globals['_PAUSESCHEDULEREQUEST']._serialized_start=985
-  _globals['_PAUSESCHEDULEREQUEST']._serialized_end=1019
-  _globals['_PAUSESCHEDULERESPONSE']._serialized_start=1021
-  _globals['_PAUSESCHEDULERESPONSE']._serialized_end=1082
-  _globals['_RESUMESCHEDULEREQUEST']._serialized_start=1084
-  _globals['_RESUMESCHEDULEREQUEST']._serialized_end=1119
-  _globals['_RESUMESCHEDULERESPONSE']._serialized_start=1121
-  _globals['_RESUMESCHEDULERESPONSE']._serialized_end=1183
-  _globals['_DELETESCHEDULEREQUEST']._serialized_start=1185
-  _globals['_DELETESCHEDULEREQUEST']._serialized_end=1220
-  _globals['_DELETESCHEDULERESPONSE']._serialized_start=1222
-  _globals['_DELETESCHEDULERESPONSE']._serialized_end=1246
-  _globals['_SCHEDULESERVICE']._serialized_start=1418
-  _globals['_SCHEDULESERVICE']._serialized_end=2015
+  _globals['_CATCHUPPOLICY']._serialized_start=1715
+  _globals['_CATCHUPPOLICY']._serialized_end=1813
+  _globals['_OVERLAPPOLICY']._serialized_start=1816
+  _globals['_OVERLAPPOLICY']._serialized_end=1982
+  _globals['_SCHEDULE']._serialized_start=126
+  _globals['_SCHEDULE']._serialized_end=678
+  _globals['_CREATESCHEDULEREQUEST']._serialized_start=680
+  _globals['_CREATESCHEDULEREQUEST']._serialized_end=741
+  _globals['_CREATESCHEDULERESPONSE']._serialized_start=743
+  _globals['_CREATESCHEDULERESPONSE']._serialized_end=805
+  _globals['_GETSCHEDULEREQUEST']._serialized_start=807
+  _globals['_GETSCHEDULEREQUEST']._serialized_end=839
+  _globals['_GETSCHEDULERESPONSE']._serialized_start=841
+  _globals['_GETSCHEDULERESPONSE']._serialized_end=900
+  _globals['_LISTSCHEDULESREQUEST']._serialized_start=902
+  _globals['_LISTSCHEDULESREQUEST']._serialized_end=984
+  _globals['_LISTSCHEDULESRESPONSE']._serialized_start=986
+  _globals['_LISTSCHEDULESRESPONSE']._serialized_end=1073
+  _globals['_UPDATESCHEDULEREQUEST']._serialized_start=1075
+  _globals['_UPDATESCHEDULEREQUEST']._serialized_end=1136
+  _globals['_UPDATESCHEDULERESPONSE']._serialized_start=1138
+  _globals['_UPDATESCHEDULERESPONSE']._serialized_end=1200
+  _globals['_PAUSESCHEDULEREQUEST']._serialized_start=1202
+  _globals['_PAUSESCHEDULEREQUEST']._serialized_end=1236
+  _globals['_PAUSESCHEDULERESPONSE']._serialized_start=1238
+  _globals['_PAUSESCHEDULERESPONSE']._serialized_end=1299
+  _globals['_RESUMESCHEDULEREQUEST']._serialized_start=1301
+  _globals['_RESUMESCHEDULEREQUEST']._serialized_end=1336
+  _globals['_RESUMESCHEDULERESPONSE']._serialized_start=1338
+  _globals['_RESUMESCHEDULERESPONSE']._serialized_end=1400
+  _globals['_DELETESCHEDULEREQUEST']._serialized_start=1402
+  _globals['_DELETESCHEDULEREQUEST']._serialized_end=1437
+  _globals['_DELETESCHEDULERESPONSE']._serialized_start=1439
+  _globals['_DELETESCHEDULERESPONSE']._serialized_end=1463
+  _globals['_BACKFILLSCHEDULEREQUEST']._serialized_start=1466
+  _globals['_BACKFILLSCHEDULEREQUEST']._serialized_end=1636
+  _globals['_BACKFILLSCHEDULERESPONSE']._serialized_start=1638
+  _globals['_BACKFILLSCHEDULERESPONSE']._serialized_end=1713
+  _globals['_SCHEDULESERVICE']._serialized_start=1985
+  _globals['_SCHEDULESERVICE']._serialized_end=2673
 # @@protoc_insertion_point(module_scope)

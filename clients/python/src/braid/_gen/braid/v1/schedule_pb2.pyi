@@ -1,6 +1,7 @@
 import datetime
 
 from braid._gen.braid.v1 import common_pb2 as _common_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -11,6 +12,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class CatchupPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CATCHUP_POLICY_UNSPECIFIED: _ClassVar[CatchupPolicy]
+    CATCHUP_POLICY_ALL: _ClassVar[CatchupPolicy]
+    CATCHUP_POLICY_LATEST: _ClassVar[CatchupPolicy]
+
 class OverlapPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     OVERLAP_POLICY_UNSPECIFIED: _ClassVar[OverlapPolicy]
@@ -18,6 +25,9 @@ class OverlapPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OVERLAP_POLICY_BUFFER_ONE: _ClassVar[OverlapPolicy]
     OVERLAP_POLICY_ALLOW_ALL: _ClassVar[OverlapPolicy]
     OVERLAP_POLICY_CANCEL_OTHER: _ClassVar[OverlapPolicy]
+CATCHUP_POLICY_UNSPECIFIED: CatchupPolicy
+CATCHUP_POLICY_ALL: CatchupPolicy
+CATCHUP_POLICY_LATEST: CatchupPolicy
 OVERLAP_POLICY_UNSPECIFIED: OverlapPolicy
 OVERLAP_POLICY_SKIP: OverlapPolicy
 OVERLAP_POLICY_BUFFER_ONE: OverlapPolicy
@@ -25,7 +35,7 @@ OVERLAP_POLICY_ALLOW_ALL: OverlapPolicy
 OVERLAP_POLICY_CANCEL_OTHER: OverlapPolicy
 
 class Schedule(_message.Message):
-    __slots__ = ("id", "name", "workflow_name", "cron", "timezone", "input_json", "overlap_policy", "paused", "start_at", "end_at", "next_fire_times", "created_at")
+    __slots__ = ("id", "name", "workflow_name", "cron", "timezone", "input_json", "overlap_policy", "paused", "start_at", "end_at", "next_fire_times", "created_at", "catchup_window", "catchup_policy", "last_tick", "priority")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +48,10 @@ class Schedule(_message.Message):
     END_AT_FIELD_NUMBER: _ClassVar[int]
     NEXT_FIRE_TIMES_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CATCHUP_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    CATCHUP_POLICY_FIELD_NUMBER: _ClassVar[int]
+    LAST_TICK_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     workflow_name: str
@@ -50,7 +64,11 @@ class Schedule(_message.Message):
     end_at: _timestamp_pb2.Timestamp
     next_fire_times: _containers.RepeatedCompositeFieldContainer[_timestamp_pb2.Timestamp]
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., workflow_name: _Optional[str] = ..., cron: _Optional[str] = ..., timezone: _Optional[str] = ..., input_json: _Optional[str] = ..., overlap_policy: _Optional[_Union[OverlapPolicy, str]] = ..., paused: _Optional[bool] = ..., start_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_fire_times: _Optional[_Iterable[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    catchup_window: _duration_pb2.Duration
+    catchup_policy: CatchupPolicy
+    last_tick: _timestamp_pb2.Timestamp
+    priority: _common_pb2.Priority
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., workflow_name: _Optional[str] = ..., cron: _Optional[str] = ..., timezone: _Optional[str] = ..., input_json: _Optional[str] = ..., overlap_policy: _Optional[_Union[OverlapPolicy, str]] = ..., paused: _Optional[bool] = ..., start_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_fire_times: _Optional[_Iterable[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., catchup_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., catchup_policy: _Optional[_Union[CatchupPolicy, str]] = ..., last_tick: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[_Union[_common_pb2.Priority, str]] = ...) -> None: ...
 
 class CreateScheduleRequest(_message.Message):
     __slots__ = ("schedule",)
@@ -137,3 +155,25 @@ class DeleteScheduleRequest(_message.Message):
 class DeleteScheduleResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class BackfillScheduleRequest(_message.Message):
+    __slots__ = ("id", "start", "end", "overlap_policy")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_POLICY_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    overlap_policy: OverlapPolicy
+    def __init__(self, id: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., overlap_policy: _Optional[_Union[OverlapPolicy, str]] = ...) -> None: ...
+
+class BackfillScheduleResponse(_message.Message):
+    __slots__ = ("ticks", "created", "run_ids")
+    TICKS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    ticks: int
+    created: int
+    run_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ticks: _Optional[int] = ..., created: _Optional[int] = ..., run_ids: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -70,6 +70,11 @@ class ScheduleServiceStub:
                 request_serializer=braid_dot_v1_dot_schedule__pb2.DeleteScheduleRequest.SerializeToString,
                 response_deserializer=braid_dot_v1_dot_schedule__pb2.DeleteScheduleResponse.FromString,
                 _registered_method=True)
+        self.BackfillSchedule = channel.unary_unary(
+                '/braid.v1.ScheduleService/BackfillSchedule',
+                request_serializer=braid_dot_v1_dot_schedule__pb2.BackfillScheduleRequest.SerializeToString,
+                response_deserializer=braid_dot_v1_dot_schedule__pb2.BackfillScheduleResponse.FromString,
+                _registered_method=True)
 
 
 class ScheduleServiceServicer:
@@ -118,6 +123,14 @@ class ScheduleServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BackfillSchedule(self, request, context):
+        """Fires the schedule for every tick in [start, end) (in the past), each tick at most once
+        ever (the same key as the scheduler's own fires).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ScheduleServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -155,6 +168,11 @@ def add_ScheduleServiceServicer_to_server(servicer, server):
                     servicer.DeleteSchedule,
                     request_deserializer=braid_dot_v1_dot_schedule__pb2.DeleteScheduleRequest.FromString,
                     response_serializer=braid_dot_v1_dot_schedule__pb2.DeleteScheduleResponse.SerializeToString,
+            ),
+            'BackfillSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.BackfillSchedule,
+                    request_deserializer=braid_dot_v1_dot_schedule__pb2.BackfillScheduleRequest.FromString,
+                    response_serializer=braid_dot_v1_dot_schedule__pb2.BackfillScheduleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -347,6 +365,33 @@ class ScheduleService:
             '/braid.v1.ScheduleService/DeleteSchedule',
             braid_dot_v1_dot_schedule__pb2.DeleteScheduleRequest.SerializeToString,
             braid_dot_v1_dot_schedule__pb2.DeleteScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BackfillSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/braid.v1.ScheduleService/BackfillSchedule',
+            braid_dot_v1_dot_schedule__pb2.BackfillScheduleRequest.SerializeToString,
+            braid_dot_v1_dot_schedule__pb2.BackfillScheduleResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,41 +27,43 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x62raid/v1/workflow.proto\x12\x08\x62raid.v1\x1a\x15\x62raid/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x89\x01\n\x12WorkflowDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\'\n\x05tasks\x18\x03 \x03(\x0b\x32\x18.braid.v1.TaskDefinition\x12\'\n\x08settings\x18\x04 \x01(\x0b\x32\x15.braid.v1.RunSettings\"\xac\x01\n\x0eTaskDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\ttask_type\x18\x02 \x01(\t\x12\x12\n\ndepends_on\x18\x03 \x03(\t\x12$\n\x05retry\x18\x04 \x01(\x0b\x32\x15.braid.v1.RetryPolicy\x12*\n\x07timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\"\x91\x01\n\x0bRunSettings\x12,\n\rdefault_retry\x18\x01 \x01(\x0b\x32\x15.braid.v1.RetryPolicy\x12\x37\n\x14\x64\x65\x66\x61ult_task_timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1b\n\x13max_concurrent_runs\x18\x03 \x01(\r\"\xa1\x01\n\x08Workflow\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x30\n\ndefinition\x18\x03 \x01(\x0b\x32\x1c.braid.v1.WorkflowDefinition\x12\x14\n\x0c\x63ontent_hash\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"/\n\x0fValidationError\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"F\n\x12PutWorkflowRequest\x12\x30\n\ndefinition\x18\x01 \x01(\x0b\x32\x1c.braid.v1.WorkflowDefinition\"L\n\x13PutWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.braid.v1.Workflow\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"K\n\x17ValidateWorkflowRequest\x12\x30\n\ndefinition\x18\x01 \x01(\x0b\x32\x1c.braid.v1.WorkflowDefinition\"T\n\x18ValidateWorkflowResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12)\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x19.braid.v1.ValidationError\"3\n\x12GetWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\";\n\x13GetWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.braid.v1.Workflow\";\n\x14ListWorkflowsRequest\x12#\n\x04page\x18\x01 \x01(\x0b\x32\x15.braid.v1.PageRequest\"\x90\x01\n\x0fWorkflowSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0elatest_version\x18\x02 \x01(\r\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\ntask_count\x18\x04 \x01(\r\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"^\n\x15ListWorkflowsResponse\x12,\n\tworkflows\x18\x01 \x03(\x0b\x32\x19.braid.v1.WorkflowSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xd6\x02\n\x0fWorkflowService\x12J\n\x0bPutWorkflow\x12\x1c.braid.v1.PutWorkflowRequest\x1a\x1d.braid.v1.PutWorkflowResponse\x12Y\n\x10ValidateWorkflow\x12!.braid.v1.ValidateWorkflowRequest\x1a\".braid.v1.ValidateWorkflowResponse\x12J\n\x0bGetWorkflow\x12\x1c.braid.v1.GetWorkflowRequest\x1a\x1d.braid.v1.GetWorkflowResponse\x12P\n\rListWorkflows\x12\x1e.braid.v1.ListWorkflowsRequest\x1a\x1f.braid.v1.ListWorkflowsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x62raid/v1/workflow.proto\x12\x08\x62raid.v1\x1a\x15\x62raid/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x89\x01\n\x12WorkflowDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\'\n\x05tasks\x18\x03 \x03(\x0b\x32\x18.braid.v1.TaskDefinition\x12\'\n\x08settings\x18\x04 \x01(\x0b\x32\x15.braid.v1.RunSettings\"\xac\x01\n\x0eTaskDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\ttask_type\x18\x02 \x01(\t\x12\x12\n\ndepends_on\x18\x03 \x03(\t\x12$\n\x05retry\x18\x04 \x01(\x0b\x32\x15.braid.v1.RetryPolicy\x12*\n\x07timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\"\x8d\x02\n\x0bRunSettings\x12,\n\rdefault_retry\x18\x01 \x01(\x0b\x32\x15.braid.v1.RetryPolicy\x12\x37\n\x14\x64\x65\x66\x61ult_task_timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1b\n\x13max_concurrent_runs\x18\x03 \x01(\r\x12\x37\n\x12\x63oncurrency_policy\x18\x04 \x01(\x0e\x32\x1b.braid.v1.ConcurrencyPolicy\x12\x13\n\x0bmax_per_key\x18\x05 \x01(\r\x12,\n\tretention\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xa1\x01\n\x08Workflow\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x30\n\ndefinition\x18\x03 \x01(\x0b\x32\x1c.braid.v1.WorkflowDefinition\x12\x14\n\x0c\x63ontent_hash\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"/\n\x0fValidationError\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"F\n\x12PutWorkflowRequest\x12\x30\n\ndefinition\x18\x01 \x01(\x0b\x32\x1c.braid.v1.WorkflowDefinition\"L\n\x13PutWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.braid.v1.Workflow\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"K\n\x17ValidateWorkflowRequest\x12\x30\n\ndefinition\x18\x01 \x01(\x0b\x32\x1c.braid.v1.WorkflowDefinition\"T\n\x18ValidateWorkflowResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12)\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x19.braid.v1.ValidationError\"3\n\x12GetWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\";\n\x13GetWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.braid.v1.Workflow\";\n\x14ListWorkflowsRequest\x12#\n\x04page\x18\x01 \x01(\x0b\x32\x15.braid.v1.PageRequest\"\x90\x01\n\x0fWorkflowSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0elatest_version\x18\x02 \x01(\r\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\ntask_count\x18\x04 \x01(\r\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"^\n\x15ListWorkflowsResponse\x12,\n\tworkflows\x18\x01 \x03(\x0b\x32\x19.braid.v1.WorkflowSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xa6\x01\n\x11\x43oncurrencyPolicy\x12\"\n\x1e\x43ONCURRENCY_POLICY_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ONCURRENCY_POLICY_QUEUE\x10\x01\x12$\n CONCURRENCY_POLICY_CANCEL_NEWEST\x10\x02\x12)\n%CONCURRENCY_POLICY_CANCEL_IN_PROGRESS\x10\x03\x32\xd6\x02\n\x0fWorkflowService\x12J\n\x0bPutWorkflow\x12\x1c.braid.v1.PutWorkflowRequest\x1a\x1d.braid.v1.PutWorkflowResponse\x12Y\n\x10ValidateWorkflow\x12!.braid.v1.ValidateWorkflowRequest\x1a\".braid.v1.ValidateWorkflowResponse\x12J\n\x0bGetWorkflow\x12\x1c.braid.v1.GetWorkflowRequest\x1a\x1d.braid.v1.GetWorkflowResponse\x12P\n\rListWorkflows\x12\x1e.braid.v1.ListWorkflowsRequest\x1a\x1f.braid.v1.ListWorkflowsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'braid._gen.braid.v1.workflow_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CONCURRENCYPOLICY']._serialized_start=1657
+  _globals['_CONCURRENCYPOLICY']._serialized_end=1823
   _globals['_WORKFLOWDEFINITION']._serialized_start=126
   _globals['_WORKFLOWDEFINITION']._serialized_end=263
   _globals['_TASKDEFINITION']._serialized_start=266
   _globals['_TASKDEFINITION']._serialized_end=438
   _globals['_RUNSETTINGS']._serialized_start=441
-  _globals['_RUNSETTINGS']._serialized_end=586
-  _globals['_WORKFLOW']._serialized_start=589
-  _globals['_WORKFLOW']._serialized_end=750
-  _globals['_VALIDATIONERROR']._serialized_start=752
-  _globals['_VALIDATIONERROR']._serialized_end=799
-  _globals['_PUTWORKFLOWREQUEST']._serialized_start=801
-  _globals['_PUTWORKFLOWREQUEST']._serialized_end=871
-  _globals['_PUTWORKFLOWRESPONSE']._serialized_start=873
-  _globals['_PUTWORKFLOWRESPONSE']._serialized_end=949
-  _globals['_VALIDATEWORKFLOWREQUEST']._serialized_start=951
-  _globals['_VALIDATEWORKFLOWREQUEST']._serialized_end=1026
-  _globals['_VALIDATEWORKFLOWRESPONSE']._serialized_start=1028
-  _globals['_VALIDATEWORKFLOWRESPONSE']._serialized_end=1112
-  _globals['_GETWORKFLOWREQUEST']._serialized_start=1114
-  _globals['_GETWORKFLOWREQUEST']._serialized_end=1165
-  _globals['_GETWORKFLOWRESPONSE']._serialized_start=1167
-  _globals['_GETWORKFLOWRESPONSE']._serialized_end=1226
-  _globals['_LISTWORKFLOWSREQUEST']._serialized_start=1228
-  _globals['_LISTWORKFLOWSREQUEST']._serialized_end=1287
-  _globals['_WORKFLOWSUMMARY']._serialized_start=1290
-  _globals['_WORKFLOWSUMMARY']._serialized_end=1434
-  _globals['_LISTWORKFLOWSRESPONSE']._serialized_start=1436
-  _globals['_LISTWORKFLOWSRESPONSE']._serialized_end=1530
-  _globals['_WORKFLOWSERVICE']._serialized_start=1533
-  _globals['_WORKFLOWSERVICE']._serialized_end=1875
+  _globals['_RUNSETTINGS']._serialized_end=710
+  _globals['_WORKFLOW']._serialized_start=713
+  _globals['_WORKFLOW']._serialized_end=874
+  _globals['_VALIDATIONERROR']._serialized_start=876
+  _globals['_VALIDATIONERROR']._serialized_end=923
+  _globals['_PUTWORKFLOWREQUEST']._serialized_start=925
+  _globals['_PUTWORKFLOWREQUEST']._serialized_end=995
+  _globals['_PUTWORKFLOWRESPONSE']._serialized_start=997
+  _globals['_PUTWORKFLOWRESPONSE']._serialized_end=1073
+  _globals['_VALIDATEWORKFLOWREQUEST']._serialized_start=1075
+  _globals['_VALIDATEWORKFLOWREQUEST']._serialized_end=1150
+  _globals['_VALIDATEWORKFLOWRESPONSE']._serialized_start=1152
+  _globals['_VALIDATEWORKFLOWRESPONSE']._serialized_end=1236
+  _globals['_GETWORKFLOWREQUEST']._serialized_start=1238
+  _globals['_GETWORKFLOWREQUEST']._serialized_end=1289
+  _globals['_GETWORKFLOWRESPONSE']._serialized_start=1291
+  _globals['_GETWORKFLOWRESPONSE']._serialized_end=1350
+  _globals['_LISTWORKFLOWSREQUEST']._serialized_start=1352
+  _globals['_LISTWORKFLOWSREQUEST']._serialized_end=1411
+  _globals['_WORKFLOWSUMMARY']._serialized_start=1414
+  _globals['_WORKFLOWSUMMARY']._serialized_end=1558
+  _globals['_LISTWORKFLOWSRESPONSE']._serialized_start=1560
+  _globals['_LISTWORKFLOWSRESPONSE']._serialized_end=1654
+  _globals['_WORKFLOWSERVICE']._serialized_start=1826
+  _globals['_WORKFLOWSERVICE']._serialized_end=2168
 # @@protoc_insertion_point(module_scope)

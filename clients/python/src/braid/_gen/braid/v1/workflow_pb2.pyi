@@ -4,12 +4,24 @@ from braid._gen.braid.v1 import common_pb2 as _common_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ConcurrencyPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONCURRENCY_POLICY_UNSPECIFIED: _ClassVar[ConcurrencyPolicy]
+    CONCURRENCY_POLICY_QUEUE: _ClassVar[ConcurrencyPolicy]
+    CONCURRENCY_POLICY_CANCEL_NEWEST: _ClassVar[ConcurrencyPolicy]
+    CONCURRENCY_POLICY_CANCEL_IN_PROGRESS: _ClassVar[ConcurrencyPolicy]
+CONCURRENCY_POLICY_UNSPECIFIED: ConcurrencyPolicy
+CONCURRENCY_POLICY_QUEUE: ConcurrencyPolicy
+CONCURRENCY_POLICY_CANCEL_NEWEST: ConcurrencyPolicy
+CONCURRENCY_POLICY_CANCEL_IN_PROGRESS: ConcurrencyPolicy
 
 class WorkflowDefinition(_message.Message):
     __slots__ = ("name", "description", "tasks", "settings")
@@ -40,14 +52,20 @@ class TaskDefinition(_message.Message):
     def __init__(self, name: _Optional[str] = ..., task_type: _Optional[str] = ..., depends_on: _Optional[_Iterable[str]] = ..., retry: _Optional[_Union[_common_pb2.RetryPolicy, _Mapping]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., description: _Optional[str] = ...) -> None: ...
 
 class RunSettings(_message.Message):
-    __slots__ = ("default_retry", "default_task_timeout", "max_concurrent_runs")
+    __slots__ = ("default_retry", "default_task_timeout", "max_concurrent_runs", "concurrency_policy", "max_per_key", "retention")
     DEFAULT_RETRY_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_TASK_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENT_RUNS_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_POLICY_FIELD_NUMBER: _ClassVar[int]
+    MAX_PER_KEY_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_FIELD_NUMBER: _ClassVar[int]
     default_retry: _common_pb2.RetryPolicy
     default_task_timeout: _duration_pb2.Duration
     max_concurrent_runs: int
-    def __init__(self, default_retry: _Optional[_Union[_common_pb2.RetryPolicy, _Mapping]] = ..., default_task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_concurrent_runs: _Optional[int] = ...) -> None: ...
+    concurrency_policy: ConcurrencyPolicy
+    max_per_key: int
+    retention: _duration_pb2.Duration
+    def __init__(self, default_retry: _Optional[_Union[_common_pb2.RetryPolicy, _Mapping]] = ..., default_task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_concurrent_runs: _Optional[int] = ..., concurrency_policy: _Optional[_Union[ConcurrencyPolicy, str]] = ..., max_per_key: _Optional[int] = ..., retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Workflow(_message.Message):
     __slots__ = ("name", "version", "definition", "content_hash", "created_at")
