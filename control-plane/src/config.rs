@@ -65,12 +65,24 @@ pub struct ExecArgs {
     /// How often the reaper looks for expired leases.
     #[arg(long, env = "BRAID_REAPER_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
     pub reaper_interval: std::time::Duration,
+    /// How long finished runs are kept when their workflow sets no `settings.retention`.
+    #[arg(long, env = "BRAID_RETENTION", value_name = "DURATION", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub retention: std::time::Duration,
+    /// How often finished runs past their retention are looked for (and deleted in batches).
+    #[arg(long, env = "BRAID_RETENTION_INTERVAL", value_name = "DURATION", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub retention_interval: std::time::Duration,
 }
 
 impl Default for ExecArgs {
     fn default() -> Self {
         let d = crate::engine::ExecSettings::default();
-        Self { lease_ttl: d.lease_ttl, reconcile_grace: d.reconcile_grace, reaper_interval: d.reaper_interval }
+        Self {
+            lease_ttl: d.lease_ttl,
+            reconcile_grace: d.reconcile_grace,
+            reaper_interval: d.reaper_interval,
+            retention: d.retention,
+            retention_interval: d.retention_interval,
+        }
     }
 }
 
@@ -88,12 +100,26 @@ impl ExecArgs {
         if self.reconcile_grace.is_zero() {
             problems.push("reconcile_grace: must be more than zero".into());
         }
+        let (min, max) = (crate::domain::limits::MIN_RETENTION, crate::domain::limits::MAX_RETENTION);
+        if self.retention < min || self.retention > max {
+            problems.push(format!(
+                "retention: {} is out of range ({} to {}d)",
+                humantime::format_duration(self.retention),
+                humantime::format_duration(min),
+                max.as_secs() / 86_400
+            ));
+        }
+        if self.retention_interval.is_zero() {
+            problems.push("retention_interval: must be more than zero".into());
+        }
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
         let mut s = crate::engine::ExecSettings::default().with_lease_ttl(self.lease_ttl);
         s.reconcile_grace = self.reconcile_grace;
         s.reaper_interval = self.reaper_interval;
+        s.retention = self.retention;
+        s.retention_interval = self.retention_interval;
         Ok(s)
     }
 }
@@ -225,6 +251,19 @@ mod tests {
         assert_eq!(c.grpc_listen.port(), 9000);
         assert_eq!(c.http_listen.port(), 9101);
         assert_eq!(c.db_max_connections, 4);
+    }
+
+    #[test]
+    fn retention_defaults_to_thirty_days_and_is_bounded() {
+        let c = ServerConfig::resolve(&args()).unwrap();
+        assert_eq!(c.exec.retention, std::time::Duration::from_secs(30 * 24 * 60 * 60));
+        assert_eq!(c.exec.retention_interval, std::time::Duration::from_secs(60));
+        let mut a = args();
+        a.exec.retention = std::time::Duration::from_secs(1);
+        a.exec.retention_interval = std::time::Duration::ZERO;
+        let e = ServerConfig::resolve(&a).unwrap_err().to_string();
+        assert!(e.contains("retention: 1s is out of range (1m to 3650d)"), "{e}");
+        assert!(e.contains("retention_interval: must be more than zero"), "{e}");
     }
 
     #[test]

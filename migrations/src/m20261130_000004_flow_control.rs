@@ -40,6 +40,12 @@ enum Schedules {
 }
 
 #[derive(DeriveIden)]
+enum DeadLetters {
+    Table,
+    TaskId,
+}
+
+#[derive(DeriveIden)]
 enum RunGates {
     Table,
     RunId,
@@ -92,6 +98,16 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Deleting a task (retention) checks its dead letters through the foreign key.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_dead_letters_task")
+                    .table(DeadLetters::Table)
+                    .col(DeadLetters::TaskId)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_table(
                 Table::create()
@@ -122,6 +138,7 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_table(Table::drop().table(RunGates::Table).to_owned()).await?;
+        manager.drop_index(Index::drop().name("idx_dead_letters_task").table(DeadLetters::Table).to_owned()).await?;
         manager.drop_index(Index::drop().name("uq_runs_schedule_tick").table(Runs::Table).to_owned()).await?;
         for c in [Schedules::CatchupWindowMs, Schedules::CatchupPolicy, Schedules::LastTick, Schedules::Priority] {
             drop_col(manager, Schedules::Table, c).await?;

@@ -30,27 +30,19 @@ impl Cluster {
         let redis_url = format!("{}/{n}", base.trim_end_matches('/'));
         let migrated = braid(&["migrate", "--database-url", &db_url]);
         assert!(migrated.status.success(), "{}", stderr(&migrated));
-        let server = Braid::start(
-            &[
-                "server",
-                "--database-url",
-                &db_url,
-                "--redis-url",
-                &redis_url,
-                "--grpc-listen",
-                "127.0.0.1:0",
-                "--http-listen",
-                "127.0.0.1:0",
-                "--lease-ttl",
-                LEASE_TTL,
-                "--reconcile-grace",
-                "1s",
-                "--reaper-interval",
-                "200ms",
-            ],
-            &[],
-        );
+        let server = start_server(&db_url, &redis_url);
         Self { db: Some(db), db_url, redis_url, server, dir: tempfile::tempdir().unwrap() }
+    }
+
+    /// Another control plane on the same PostgreSQL database and Redis.
+    pub fn peer(&self) -> Braid {
+        start_server(&self.db_url, &self.redis_url)
+    }
+
+    /// TriggerRun with every field of `req` through `server` (this cluster's or a peer).
+    pub async fn trigger_on(&self, server: &Braid, req: pb::TriggerRunRequest) -> pb::Run {
+        let mut runs = pb::run_service_client::RunServiceClient::new(server.channel().await);
+        runs.trigger_run(req).await.unwrap().into_inner().run.unwrap()
     }
 
     pub fn ledger(&self, name: &str) -> std::path::PathBuf {
@@ -107,4 +99,27 @@ impl Cluster {
             braid_migrations::testing::drop_postgres(db, &self.db_url).await;
         }
     }
+}
+
+fn start_server(db_url: &str, redis_url: &str) -> Braid {
+    Braid::start(
+        &[
+            "server",
+            "--database-url",
+            db_url,
+            "--redis-url",
+            redis_url,
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--lease-ttl",
+            LEASE_TTL,
+            "--reconcile-grace",
+            "1s",
+            "--reaper-interval",
+            "200ms",
+        ],
+        &[],
+    )
 }

@@ -139,8 +139,9 @@ async fn later_rpcs_say_what_is_missing() {
     assert_eq!(err.code(), tonic::Code::Unimplemented);
     assert!(err.message().contains("observability issue"), "{}", err.message());
     let mut schedules = pb::schedule_service_client::ScheduleServiceClient::new(dev.channel().await);
-    let err = schedules.list_schedules(pb::ListSchedulesRequest::default()).await.unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unimplemented);
+    // Schedules are built: the list answers (empty).
+    let listed = schedules.list_schedules(pb::ListSchedulesRequest::default()).await.unwrap().into_inner();
+    assert!(listed.schedules.is_empty());
     let err = runs
         .cancel_run(pb::CancelRunRequest { run_id: uuid::Uuid::nil().to_string(), reason: String::new() })
         .await

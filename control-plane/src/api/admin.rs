@@ -1,6 +1,7 @@
-//! AdminService: dead letters (list, redrive), connected workers, queues.
+//! AdminService: dead letters (list, redrive, purge), connected workers, queues.
 
 use super::{convert, tenant_of};
+use crate::engine::dead_letters::PurgeSelection;
 use crate::engine::{Engine, EngineError};
 use crate::store::dead_letters::DeadLetterFilter;
 use braid_proto::v1 as pb;
@@ -29,6 +30,17 @@ fn filter(f: Option<pb::DeadLetterFilter>) -> Result<DeadLetterFilter, EngineErr
         created_after: convert::optional_timestamp("filter.created_after", f.created_after)?,
         created_before: convert::optional_timestamp("filter.created_before", f.created_before)?,
     })
+}
+
+fn ids(given: &[String]) -> Result<Vec<Uuid>, EngineError> {
+    given
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            Uuid::parse_str(id)
+                .map_err(|_| EngineError::invalid(format!("ids[{i}]"), format!("{id:?} is not a dead letter id")))
+        })
+        .collect()
 }
 
 #[tonic::async_trait]
@@ -78,15 +90,7 @@ impl AdminService for AdminApi {
             )
             .into());
         }
-        let mut ids = Vec::with_capacity(r.ids.len());
-        for (i, id) in r.ids.iter().enumerate() {
-            ids.push(
-                Uuid::parse_str(id).map_err(|_| {
-                    EngineError::invalid(format!("ids[{i}]"), format!("{id:?} is not a dead letter id"))
-                })?,
-            );
-        }
-        let task_ids = self.engine.redrive(&tenant, &ids, &filter(r.filter)?).await?;
+        let task_ids = self.engine.redrive(&tenant, &ids(&r.ids)?, &filter(r.filter)?).await?;
         Ok(Response::new(pb::RedriveDeadLettersResponse {
             redriven: u32::try_from(task_ids.len()).unwrap_or(u32::MAX),
             task_ids: task_ids.iter().map(ToString::to_string).collect(),
@@ -123,9 +127,24 @@ impl AdminService for AdminApi {
 
     async fn purge_dead_letters(
         &self,
-        _: Request<pb::PurgeDeadLettersRequest>,
+        req: Request<pb::PurgeDeadLettersRequest>,
     ) -> Result<Response<pb::PurgeDeadLettersResponse>, Status> {
-        Err(Status::unimplemented("AdminService.PurgeDeadLetters is not implemented yet"))
+        let tenant = tenant_of(&req);
+        let r = req.into_inner();
+        let selection = match (r.ids.is_empty(), r.filter) {
+            (false, Some(_)) => return Err(EngineError::invalid("ids", "give either ids or a filter, not both").into()),
+            (true, None) => {
+                return Err(EngineError::invalid(
+                    "filter",
+                    "give ids, or a filter (an empty filter purges every dead letter)",
+                )
+                .into());
+            }
+            (true, Some(f)) => PurgeSelection::Filter(filter(Some(f))?),
+            (false, None) => PurgeSelection::Ids(ids(&r.ids)?),
+        };
+        let purged = self.engine.purge_dead_letters(&tenant, &selection).await?;
+        Ok(Response::new(pb::PurgeDeadLettersResponse { purged: u32::try_from(purged).unwrap_or(u32::MAX) }))
     }
 
     async fn list_queues(&self, _: Request<pb::ListQueuesRequest>) -> Result<Response<pb::ListQueuesResponse>, Status> {

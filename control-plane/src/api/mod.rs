@@ -31,7 +31,7 @@ pub fn routes(engine: Engine, shutdown: tokio_util::sync::CancellationToken) -> 
         .add_service(WorkflowServiceServer::new(workflow::WorkflowApi::new(engine.clone())))
         .add_service(RunServiceServer::new(run::RunApi::new(engine.clone())))
         .add_service(WorkerServiceServer::new(worker::WorkerApi::new(engine.clone(), shutdown)))
-        .add_service(ScheduleServiceServer::new(schedule::ScheduleApi))
+        .add_service(ScheduleServiceServer::new(schedule::ScheduleApi::new(engine.clone())))
         .add_service(AdminServiceServer::new(admin::AdminApi::new(engine)));
     routes
 }

@@ -3,7 +3,6 @@
 use super::{convert, flow, tenant_of};
 use crate::domain::records::RunFilter;
 use crate::engine::runs::parse_run_id;
-use crate::engine::session::Outbound;
 use crate::engine::trigger::TriggerRequest;
 use crate::engine::{Engine, EngineError};
 use braid_proto::v1 as pb;
@@ -12,6 +11,7 @@ use std::pin::Pin;
 use std::time::Duration;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
 /// How often WatchRun looks for new events of a live run.
 const WATCH_POLL: Duration = Duration::from_millis(200);
@@ -100,6 +100,12 @@ impl RunService for RunApi {
             states,
             created_after: convert::optional_timestamp("created_after", r.created_after)?,
             created_before: convert::optional_timestamp("created_before", r.created_before)?,
+            schedule_id: match r.schedule_id.as_str() {
+                "" => None,
+                id => Some(Uuid::parse_str(id).map_err(|_| {
+                    EngineError::invalid("schedule_id", format!("{id:?} is not a schedule id (a UUID)"))
+                })?),
+            },
         };
         let page = r.page.unwrap_or_default();
         let out = self.engine.list_runs(&tenant, &filter, page.page_size, &page.page_token).await?;
@@ -114,14 +120,6 @@ impl RunService for RunApi {
         let r = req.into_inner();
         let id = parse_run_id("run_id", &r.run_id)?;
         let out = self.engine.cancel_run(&tenant, id, &r.reason).await?;
-        for lease in out.revoked {
-            let reason = if r.reason.is_empty() {
-                format!("run {id} was cancelled")
-            } else {
-                format!("run {id} was cancelled: {}", r.reason)
-            };
-            self.engine.registry().try_send(&lease.worker_id, Outbound::Cancel { key: lease.key, reason });
-        }
         Ok(Response::new(pb::CancelRunResponse { run: Some(convert::run_detail(&out.run)) }))
     }
 

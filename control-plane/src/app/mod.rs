@@ -1,5 +1,6 @@
 //! Assembling a control plane: listeners, gRPC and HTTP servers, background tasks, ordered shutdown.
 
+pub mod scheduler;
 pub mod tasks;
 
 use crate::api;
@@ -58,7 +59,7 @@ impl Listeners {
     }
 }
 
-/// Serves the gRPC API and the HTTP endpoints, and runs the reaper and reconciler,
+/// Serves the gRPC API and the HTTP endpoints, and runs the reaper, reconciler and retention,
 /// until `shutdown` is cancelled (or a server fails). Then stops in order: health turns
 /// NOT_SERVING, the servers stop (worker streams end), the loops stop.
 pub async fn serve(engine: Engine, listeners: Listeners, shutdown: CancellationToken) -> Result<(), AppError> {
@@ -88,6 +89,7 @@ pub async fn serve(engine: Engine, listeners: Listeners, shutdown: CancellationT
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
     let metrics = Metrics::new().map_err(|e| AppError::Setup(format!("metrics: {e}")))?;
+    let retention_metrics = metrics.retention();
 
     let mut servers = Tasks::default();
     let Listeners { grpc, http } = listeners;
@@ -147,6 +149,22 @@ pub async fn serve(engine: Engine, listeners: Listeners, shutdown: CancellationT
                 e.reconcile_once().await.map(|n| {
                     if n > 0 {
                         tracing::debug!(published = n, "reconciler published")
+                    }
+                })
+            }
+        }),
+    );
+    loops.spawn("scheduler", scheduler::run(engine.clone(), loops_stop.clone()));
+    let (e, stop, every) = (engine.clone(), loops_stop.clone(), engine.settings().retention_interval);
+    loops.spawn(
+        "retention",
+        repeat("retention", every, stop, move || {
+            let (e, m) = (e.clone(), retention_metrics.clone());
+            async move {
+                e.retention_once().await.map(|r| {
+                    m.record(&r);
+                    if r.runs > 0 {
+                        tracing::info!(runs = r.runs, tasks = r.tasks, "finished runs past their retention deleted")
                     }
                 })
             }

@@ -54,6 +54,24 @@ pub async fn dlq(cmd: DlqCommand) -> Result<(), CliError> {
                 Output::Text => outln!("redrove {} task(s)", out.redriven),
             }
         }
+        DlqCommand::Purge { ids, all, filter: f, client } => {
+            let narrowed = f.workflow.is_some() || f.task.is_some() || f.error_type.is_some();
+            let req = if !ids.is_empty() {
+                pb::PurgeDeadLettersRequest { ids, filter: None }
+            } else if all || narrowed {
+                pb::PurgeDeadLettersRequest { ids: Vec::new(), filter: Some(filter(f)) }
+            } else {
+                return Err(CliError::Input(
+                    "name dead letters with --id, narrow with --workflow/--task/--error-type, or pass --all".into(),
+                ));
+            };
+            let mut api = AdminServiceClient::new(channel(&client).await?);
+            let out = api.purge_dead_letters(req).await?.into_inner();
+            match client.output {
+                Output::Json => outln!("{}", serde_json::json!({"purged": out.purged})),
+                Output::Text => outln!("purged {} dead letter(s)", out.purged),
+            }
+        }
     }
     Ok(())
 }

@@ -136,14 +136,14 @@ pub async fn run(cmd: RunCommand) -> Result<(), CliError> {
                 api.cancel_run(pb::CancelRunRequest { run_id: id, reason }).await?.into_inner().run.unwrap_or_default();
             print_run(&run, None, client.output);
         }
-        RunCommand::List { workflow, state, limit, page_token, client } => {
+        RunCommand::List { workflow, state, schedule, limit, page_token, client } => {
             let states = state.iter().map(|s| run_state(s)).collect::<Result<Vec<_>, _>>()?;
             let req = pb::ListRunsRequest {
                 workflow_name: workflow.unwrap_or_default(),
                 states,
                 created_after: None,
                 created_before: None,
-                schedule_id: String::new(),
+                schedule_id: schedule.unwrap_or_default(),
                 page: Some(pb::PageRequest { page_size: limit, page_token: page_token.unwrap_or_default() }),
             };
             let mut api = RunServiceClient::new(channel(&client).await?);

@@ -16,6 +16,7 @@ mod client;
 pub mod demo;
 mod drill;
 mod output;
+mod schedule;
 mod serve;
 
 use crate::config::ServerArgs;
@@ -54,6 +55,9 @@ pub enum Command {
     /// Connected workers.
     #[command(subcommand)]
     Worker(WorkerCommand),
+    /// Cron schedules: create, get, list, update, pause, resume, delete, backfill.
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
     /// Run a fault drill (worker-crash, zombie-worker, drain, ...) on a deployment it starts, and check the invariants.
     Drill(drill::DrillArgs),
     /// Measure throughput, latency, DAG, drain and soak figures against a deployment it starts or is given.
@@ -87,6 +91,20 @@ pub enum DlqCommand {
         ids: Vec<String>,
         /// Redrive every dead letter matching the filter flags (all of them without flags).
         #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        #[command(flatten)]
+        filter: DlqFilter,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Delete dead letters without redriving them (their tasks stay failed; their runs become
+    /// subject to retention): named ones (--id), those matching the filter flags, or --all.
+    Purge {
+        /// A dead-letter id (from `braid dlq list`); repeat for several.
+        #[arg(long = "id", value_name = "ID", conflicts_with_all = ["all", "workflow", "task", "error_type"])]
+        ids: Vec<String>,
+        /// Purge every dead letter (narrowed by any filter flags).
+        #[arg(long)]
         all: bool,
         #[command(flatten)]
         filter: DlqFilter,
@@ -222,6 +240,9 @@ pub enum RunCommand {
         /// Only runs in this state (queued, running, succeeded, failed, cancelled); repeatable.
         #[arg(long)]
         state: Vec<String>,
+        /// Only runs made by this schedule (its id).
+        #[arg(long)]
+        schedule: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: u32,
         /// Continue after a previous page.
@@ -267,6 +288,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Run(cmd) => client::run(cmd).await,
         Command::Dlq(cmd) => admin::dlq(cmd).await,
         Command::Worker(cmd) => admin::workers(cmd).await,
+        Command::Schedule(cmd) => schedule::schedule(cmd).await,
         Command::Drill(args) => drill::run(args).await,
         Command::Bench(args) => bench::run(args).await,
     }

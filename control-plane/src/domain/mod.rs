@@ -1,10 +1,12 @@
 //! Braid's domain: workflow definitions and their validation, retry policy, lifecycle states, records (pure, no I/O).
 
+pub mod cron;
 pub mod definition;
 pub mod flow;
 pub mod limits;
 pub mod records;
 pub mod retry;
+pub mod schedule;
 pub mod state;
 pub mod validate;
 

@@ -140,6 +140,8 @@ pub struct RunFilter {
     pub states: Vec<RunState>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+    /// Only runs made by this schedule.
+    pub schedule_id: Option<Uuid>,
 }
 
 /// Position after the last item of a page of runs (newest first).

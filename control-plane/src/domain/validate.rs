@@ -118,16 +118,24 @@ pub fn validate_input_json(input: &str) -> Result<serde_json::Value, ValidationE
 /// Checks an idempotency key: empty means none; otherwise at most
 /// [`limits::MAX_IDEMPOTENCY_KEY_LEN`] bytes with no control characters.
 pub fn validate_idempotency_key(key: &str) -> Result<Option<&str>, ValidationError> {
-    const PATH: &str = "idempotency_key";
+    validate_key("idempotency_key", key, limits::MAX_IDEMPOTENCY_KEY_LEN)
+}
+
+/// Checks a trigger's concurrency key the same way (`None` when empty).
+pub fn validate_concurrency_key(key: &str) -> Result<Option<&str>, ValidationError> {
+    validate_key("concurrency_key", key, limits::MAX_CONCURRENCY_KEY_LEN)
+}
+
+fn validate_key<'a>(path: &str, key: &'a str, limit: usize) -> Result<Option<&'a str>, ValidationError> {
     if key.is_empty() {
         return Ok(None);
     }
-    if key.len() > limits::MAX_IDEMPOTENCY_KEY_LEN {
-        let reason = format!("too long: {} bytes (limit {} bytes)", key.len(), limits::MAX_IDEMPOTENCY_KEY_LEN);
-        return Err(ValidationError::new(PATH, reason));
+    if key.len() > limit {
+        let reason = format!("too long: {} bytes (limit {limit} bytes)", key.len());
+        return Err(ValidationError::new(path, reason));
     }
     if let Some(bad) = key.chars().find(|c| c.is_control()) {
-        return Err(ValidationError::new(PATH, format!("contains the control character {bad:?}")));
+        return Err(ValidationError::new(path, format!("contains the control character {bad:?}")));
     }
     Ok(Some(key))
 }

@@ -1,5 +1,7 @@
 //! Cancellation: a run's unfinished tasks are cancelled and the workers holding its leases are told.
 
+use super::admission::{Admission, EndedRun};
+use super::session::Outbound;
 use super::{Engine, EngineError};
 use crate::domain::records::{RunDetail, Tenant};
 use crate::domain::state::{RunState, TaskState};
@@ -36,6 +38,7 @@ impl Engine {
             .ok_or_else(|| EngineError::NotFound(format!("run {run_id} not found")))?;
         let state: RunState = run.state.parse().map_err(crate::store::corrupt)?;
         let mut revoked = Vec::new();
+        let mut admitted = Admission::default();
         if !state.is_terminal() {
             let all = progress::tasks_of_run(&txn, tenant, run_id).await?;
             let open: Vec<_> =
@@ -73,10 +76,29 @@ impl Engine {
             .await?;
             let mut log: Vec<NewEvent> =
                 open.iter().map(|t| NewEvent::task("task_cancelled", &t.name, None, json!({}))).collect();
-            log.push(NewEvent::run("run_cancelled", json!({"reason": reason})));
+            log.push(NewEvent::run("run_cancelled", json!({"reason": reason.clone()})));
             events::append(&txn, tenant, run_id, &log, now).await?;
+            let ended = EndedRun {
+                id: run.id,
+                workflow_name: run.workflow_name.clone(),
+                gated: run.gated,
+                schedule_id: run.schedule_id,
+            };
+            if ended.matters() {
+                admitted = self.release_slots(&txn, tenant, &[ended], now).await?;
+            }
+            txn.commit().await.map_err(StoreError::from)?;
+            // Workers of this control plane holding its leases are told at once; others find
+            // out when their result is answered as stale.
+            for lease in &revoked {
+                let why = format!("run {run_id} was cancelled: {reason}");
+                self.registry().try_send(&lease.worker_id, Outbound::Cancel { key: lease.key, reason: why });
+            }
+        } else {
+            txn.commit().await.map_err(StoreError::from)?;
         }
-        txn.commit().await.map_err(StoreError::from)?;
+        self.publish(tenant, &admitted.ready).await;
+        Box::pin(self.evict(tenant, admitted.evict)).await;
         let run = self.get_run(tenant, run_id).await?;
         Ok(CancelOutcome { run, revoked })
     }

@@ -1,6 +1,8 @@
 //! Completion: fenced results, retries with backoff, dead letters, and moving the DAG forward.
 
+use super::admission::{Admission, EndedRun};
 use super::{Engine, EngineError};
+use crate::domain::flow::Priority;
 use crate::domain::limits::MAX_INPUT_BYTES;
 use crate::domain::records::{TaskError, Tenant};
 use crate::domain::retry::RetryPolicy;
@@ -235,6 +237,7 @@ impl Engine {
         }
         let mut changes = Vec::new();
         let mut firsts: Vec<(Uuid, i64)> = Vec::new();
+        let mut ended: Vec<EndedRun> = Vec::new();
         for w in work.values_mut() {
             if w.settled {
                 finish_if_done(w)?;
@@ -249,6 +252,14 @@ impl Engine {
                 s if s == RunState::Failed.as_str() => Some((RunState::Failed.as_str(), None, w.run.reason.clone())),
                 _ => None,
             };
+            if end.is_some() {
+                ended.push(EndedRun {
+                    id: w.run.id,
+                    workflow_name: w.run.workflow_name.clone(),
+                    gated: w.run.gated,
+                    schedule_id: w.run.schedule_id,
+                });
+            }
             let first = w.run.next_event_seq + 1;
             w.run.next_event_seq += i64::try_from(w.log.len()).map_err(corrupt)?;
             changes.push(bulk::RunChange { id: w.run.id, next_event_seq: w.run.next_event_seq, end });
@@ -292,8 +303,18 @@ impl Engine {
             firsts.iter().filter_map(|(id, first)| work.get(id).map(|w| (*id, *first, w.log.as_slice()))).collect();
         let (attempts, runs) = (&writes.attempts, &changes);
         bulk::write_progress(&txn, backend, tenant, attempts, &pending, runs, &numbered, now, db_now).await?;
+        // Runs under a concurrency limit that ended free their slot for the next queued run.
+        ended.retain(EndedRun::matters);
+        let mut admitted = Admission::default();
+        if !ended.is_empty() {
+            admitted = self.release_slots(&txn, tenant, &ended, now).await?;
+        }
         txn.commit().await.map_err(StoreError::from)?;
+        writes.ready.append(&mut admitted.ready);
         self.publish(tenant, &writes.ready).await;
+        if !admitted.evict.is_empty() {
+            Box::pin(self.evict(tenant, admitted.evict)).await;
+        }
 
         // The same result sent again (its ack was lost) is accepted again, changing nothing.
         for (i, why) in not_current {
@@ -411,7 +432,7 @@ fn release_dependents(w: &mut RunWork, done: &str, writes: &mut Writes) -> Resul
         let ready = t.pending_deps <= 0;
         if ready {
             t.state = TaskState::Ready.as_str().to_owned();
-            writes.ready.push((t.task_type.clone(), t.id));
+            writes.ready.push((crate::queue::lane(&t.task_type, Priority::from_rank(t.priority)), t.id));
             w.log.push(NewEvent::task("task_ready", &t.name, None, json!({})));
         }
         writes.pending.insert(t.id, bulk::PendingChange { id: t.id, pending_deps: t.pending_deps, ready });

@@ -1,4 +1,4 @@
-//! Dead letters: listing tasks that ran out of attempts, and redriving them into fresh attempts.
+//! Dead letters: listing tasks that ran out of attempts, redriving them into fresh attempts, purging them.
 
 use super::{Engine, EngineError, page};
 use crate::domain::records::{Page, Tenant};
@@ -14,6 +14,18 @@ use uuid::Uuid;
 
 /// Most dead letters one redrive request may revive.
 pub const MAX_REDRIVE: u64 = 1000;
+/// Dead letters deleted per statement when purging by filter.
+const PURGE_BATCH: u64 = 1000;
+/// Most statements one purge by filter makes (a larger purge is repeated).
+const PURGE_BATCHES: u32 = 100;
+
+/// Which dead letters a purge deletes: named ones, or every one matching a filter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PurgeSelection {
+    Ids(Vec<Uuid>),
+    /// The default filter matches every dead letter.
+    Filter(DeadLetterFilter),
+}
 
 impl Engine {
     /// Dead letters not yet redriven, newest first.
@@ -75,6 +87,45 @@ impl Engine {
         Ok(revived)
     }
 
+    /// Deletes dead letters not yet redriven (their tasks stay failed); their runs become subject
+    /// to retention. Named ids must all exist in the tenant and be waiting, or nothing is purged.
+    /// A filter purges in batches, at most `PURGE_BATCH * PURGE_BATCHES` per call.
+    /// Returns how many were deleted.
+    pub async fn purge_dead_letters(&self, tenant: &Tenant, selection: &PurgeSelection) -> Result<u64, EngineError> {
+        let c = self.store.conn();
+        match selection {
+            PurgeSelection::Ids(ids) if ids.is_empty() => {
+                Err(EngineError::invalid("ids", "name at least one dead letter, or give a filter"))
+            }
+            PurgeSelection::Ids(ids) => {
+                let limit = u64::try_from(ids.len()).unwrap_or(u64::MAX);
+                let found = dead_letters::list(c, tenant, &DeadLetterFilter::default(), Some(ids), None, limit).await?;
+                if found.len() != ids.iter().collect::<HashSet<_>>().len() {
+                    let found: HashSet<Uuid> = found.iter().map(|d| d.id).collect();
+                    let missing: Vec<String> =
+                        ids.iter().filter(|i| !found.contains(i)).map(ToString::to_string).collect();
+                    return Err(EngineError::NotFound(format!(
+                        "no dead letter (or already redriven): {}",
+                        missing.join(", ")
+                    )));
+                }
+                Ok(dead_letters::purge(c, tenant, ids).await?)
+            }
+            PurgeSelection::Filter(filter) => {
+                let mut purged = 0;
+                for _ in 0..PURGE_BATCHES {
+                    let batch = dead_letters::list(c, tenant, filter, None, None, PURGE_BATCH).await?;
+                    let ids: Vec<Uuid> = batch.iter().map(|d| d.id).collect();
+                    purged += dead_letters::purge(c, tenant, &ids).await?;
+                    if (ids.len() as u64) < PURGE_BATCH {
+                        break;
+                    }
+                }
+                Ok(purged)
+            }
+        }
+    }
+
     async fn redrive_one(&self, tenant: &Tenant, d: &DeadLetter) -> Result<bool, EngineError> {
         let now = self.now();
         let db_now = self.db_now(now);
@@ -118,7 +169,8 @@ impl Engine {
         dead_letters::mark_redriven(&txn, &[d.id], db_now).await?;
         events::append(&txn, tenant, run.id, &log, now).await?;
         txn.commit().await.map_err(StoreError::from)?;
-        self.publish(tenant, &[(t.task_type.clone(), t.id)]).await;
+        let lane = crate::queue::lane(&t.task_type, crate::domain::flow::Priority::from_rank(t.priority));
+        self.publish(tenant, &[(lane, t.id)]).await;
         Ok(true)
     }
 }

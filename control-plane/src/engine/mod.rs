@@ -1,5 +1,6 @@
 //! The use cases: authoring, triggering and reading runs. Owns transactions and the rules.
 
+mod admission;
 pub mod authoring;
 pub mod cancel;
 pub mod clock;
@@ -11,7 +12,10 @@ pub mod failpoint;
 pub mod heartbeat;
 pub mod page;
 pub mod repair;
+pub mod retention;
 pub mod runs;
+pub mod scheduler;
+pub mod schedules;
 pub mod session;
 pub mod settings;
 pub mod trigger;

@@ -2,6 +2,7 @@
 
 use super::complete::{Completion, Outcome, Verdict};
 use super::{Engine, EngineError};
+use crate::domain::flow::Priority;
 use crate::domain::records::Tenant;
 use crate::store::leases;
 use futures::StreamExt;
@@ -73,12 +74,21 @@ impl Engine {
         .await?;
         txn.commit().await.map_err(crate::store::StoreError::from)?;
         let n = due.len();
+        // A task that has waited longer than the aging threshold is offered on its type's high
+        // lane, ahead of fresh work: low priority delays work, it never starves it.
+        let now = self.now();
+        let aging = chrono::Duration::from_std(self.settings.priority_aging).unwrap_or(chrono::Duration::MAX);
         let mut by_tenant: std::collections::BTreeMap<String, Vec<(String, uuid::Uuid)>> = Default::default();
-        for (tenant, task_type, id) in due {
-            by_tenant.entry(tenant.0).or_default().push((task_type, id));
+        for r in due {
+            let priority = if now - r.ready_since > aging { Priority::High } else { r.priority };
+            by_tenant.entry(r.tenant.0).or_default().push((crate::queue::lane(&r.task_type, priority), r.id));
         }
         for (tenant, items) in by_tenant {
             self.publish(&crate::domain::records::Tenant(tenant), &items).await;
+        }
+        let started = self.admit_queued_once().await?;
+        if started > 0 {
+            tracing::info!(started, "queued runs admitted by the reconciler");
         }
         Ok(n)
     }

@@ -3,8 +3,10 @@
 use super::complete::{Completion, Outcome, Verdict};
 use super::dispatch::Assignment;
 use super::{Engine, EngineError};
+use crate::domain::flow::Priority;
 use crate::domain::limits::is_valid_name;
 use crate::domain::records::Tenant;
+use crate::queue;
 use crate::store::leases::LeaseKey;
 use crate::store::workers::{self, WorkerRow};
 use futures::{FutureExt, Stream, StreamExt};
@@ -221,7 +223,7 @@ impl Engine {
         if let Err(e) = workers::disconnect(self.store.conn(), worker_id, db_now).await {
             tracing::warn!(worker = %id, error = %e, "cannot record disconnection");
         }
-        if let Err(e) = self.queue.release_consumer(tenant.as_str(), &types, &id).await {
+        if let Err(e) = self.queue.release_consumer(tenant.as_str(), &Lanes::of(&types).all, &id).await {
             tracing::debug!(worker = %id, error = %e, "cannot release queue consumer");
         }
         tracing::info!(worker = %id, "worker disconnected");
@@ -392,6 +394,7 @@ impl Engine {
         out: mpsc::Sender<Outbound>,
         stop: CancellationToken,
     ) {
+        let lanes = Lanes::of(&types);
         while !stop.is_cancelled() {
             let free = {
                 let f = lock(&flow);
@@ -405,7 +408,7 @@ impl Engine {
             }
             let max = usize::try_from(free).unwrap_or(usize::MAX);
             let read = tokio::select! {
-                r = self.queue.read(tenant.as_str(), &types, &id, max, self.settings.dispatch_block) => r,
+                r = self.read_by_priority(&tenant, &lanes, &id, max) => r,
                 () = stop.cancelled() => return,
             };
             let deliveries = match read {
@@ -458,6 +461,60 @@ impl Engine {
                 return;
             }
         }
+    }
+}
+
+/// The queue lanes of a worker stream's task types, by priority.
+struct Lanes {
+    high: Vec<String>,
+    normal: Vec<String>,
+    low: Vec<String>,
+    all: Vec<String>,
+}
+
+impl Lanes {
+    fn of(types: &[String]) -> Self {
+        let (high, normal, low) = (
+            queue::lanes(types, Priority::High),
+            queue::lanes(types, Priority::Normal),
+            queue::lanes(types, Priority::Low),
+        );
+        let all = high.iter().chain(&normal).chain(&low).cloned().collect();
+        Self { high, normal, low, all }
+    }
+}
+
+impl Engine {
+    /// Up to `max` deliveries, highest priority first: what the high lanes hold, then the normal
+    /// ones, then the low ones (each read without waiting, for what is still free); when all
+    /// are empty, one read waits on every lane at once for whatever comes first.
+    async fn read_by_priority(
+        &self,
+        tenant: &Tenant,
+        lanes: &Lanes,
+        consumer: &str,
+        max: usize,
+    ) -> Result<Vec<queue::Delivery>, queue::QueueError> {
+        let mut got = Vec::new();
+        for lane in [&lanes.high, &lanes.normal, &lanes.low] {
+            let want = max - got.len();
+            if want == 0 {
+                return Ok(got);
+            }
+            match self.queue.read(tenant.as_str(), lane, consumer, want, Duration::ZERO).await {
+                Ok(d) => got.extend(d),
+                // What earlier lanes gave is still good.
+                Err(e) if !got.is_empty() => {
+                    tracing::debug!(error = %e, "queue read failed after an earlier lane answered");
+                    return Ok(got);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !got.is_empty() {
+            return Ok(got);
+        }
+        self.queue.read(tenant.as_str(), &lanes.all, consumer, max, self.settings.dispatch_block).await
     }
 }
 

@@ -1,4 +1,4 @@
-//! Timing of the lease protocol and the background loops, with defaults and bounds.
+//! Timing of the lease protocol and the background loops (reaper, reconciler, retention), with defaults and bounds.
 
 use std::time::Duration;
 
@@ -17,6 +17,16 @@ pub struct ExecSettings {
     pub reconcile_grace: Duration,
     /// How long one dispatch read waits on the queue before looking again.
     pub dispatch_block: Duration,
+    /// A ready task that has waited this long is offered ahead of fresh work (high lane).
+    pub priority_aging: Duration,
+    /// How long finished runs are kept when their workflow sets no `settings.retention`.
+    pub retention: Duration,
+    /// How often the retention pass looks for finished runs past their retention.
+    pub retention_interval: Duration,
+    /// Runs deleted per retention transaction.
+    pub retention_batch_size: u32,
+    /// Most transactions one retention pass makes (the rest waits for the next pass).
+    pub retention_batches: u32,
 }
 
 impl Default for ExecSettings {
@@ -28,6 +38,11 @@ impl Default for ExecSettings {
             reconcile_interval: Duration::from_millis(250),
             reconcile_grace: Duration::from_secs(10),
             dispatch_block: Duration::from_millis(500),
+            priority_aging: Duration::from_secs(60),
+            retention: Duration::from_secs(30 * 24 * 60 * 60),
+            retention_interval: Duration::from_secs(60),
+            retention_batch_size: 500,
+            retention_batches: 20,
         }
     }
 }

@@ -1,18 +1,20 @@
 //! Triggering: creating runs and all their tasks in one transaction (one run or a thousand), with idempotency keys.
 
+use super::admission::Admission;
 use super::{Engine, EngineError};
 use crate::domain::flow::Priority;
 use crate::domain::records::{Run, RunDetail, ScheduleTick, Task, Tenant, WorkflowVersion};
 use crate::domain::state::{RunState, TaskState, TriggerSource};
 use crate::domain::validate::{
-    ValidWorkflow, ValidationError, validate, validate_idempotency_key, validate_input_json,
+    ValidWorkflow, ValidationError, validate, validate_concurrency_key, validate_idempotency_key, validate_input_json,
 };
 use crate::store::events::NewEvent;
+use crate::store::gates;
 use crate::store::{StoreError, bulk, dbtime, runs, tasks};
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -78,6 +80,7 @@ fn invalid(e: ValidationError) -> EngineError {
 
 pub(super) fn check(req: &TriggerRequest) -> Result<Checked<'_>, EngineError> {
     let key = validate_idempotency_key(req.idempotency_key.as_deref().unwrap_or_default()).map_err(invalid)?;
+    validate_concurrency_key(req.concurrency_key.as_deref().unwrap_or_default()).map_err(invalid)?;
     let value = validate_input_json(&req.input_json).map_err(invalid)?;
     let input = if req.input_json.trim().is_empty() { "{}".to_owned() } else { req.input_json.clone() };
     Ok(Checked { req, key, input, hash: input_hash(&value) })
@@ -124,6 +127,8 @@ pub(super) enum Plan {
 /// A run created by this call: its record and the rows it was inserted as.
 pub(super) struct Created {
     pub(super) detail: RunDetail,
+    /// Created queued: admission may have changed it since (`detail` holds only its state).
+    pub(super) queued: bool,
 }
 
 impl Engine {
@@ -137,7 +142,8 @@ impl Engine {
         match plans.into_iter().next() {
             Some(Plan::New { run_id, .. }) => {
                 let run = created.remove(&run_id).ok_or_else(|| StoreError::Corrupt("created run missing".into()))?;
-                Ok(TriggerOutcome { run: run.detail, created: true })
+                let detail = if run.queued { self.get_run(tenant, run_id).await? } else { run.detail };
+                Ok(TriggerOutcome { run: detail, created: true })
             }
             Some(Plan::Existing(existing)) => {
                 Ok(TriggerOutcome { run: self.get_run(tenant, existing.run.id).await?, created: false })
@@ -163,11 +169,15 @@ impl Engine {
             .enumerate()
             .map(|(i, r)| check(r).map_err(|e| e.within(&format!("runs[{i}]"))))
             .collect::<Result<Vec<_>, _>>()?;
-        let (plans, _) = self.trigger_checked(tenant, &checked).await?;
+        let (plans, created) = self.trigger_checked(tenant, &checked).await?;
         let mut out: Vec<Triggered> = Vec::with_capacity(plans.len());
         for plan in &plans {
             let t = match plan {
-                Plan::New { run_id, .. } => Triggered { run_id: *run_id, created: true, state: RunState::Running },
+                Plan::New { run_id, .. } => Triggered {
+                    run_id: *run_id,
+                    created: true,
+                    state: created.get(run_id).map_or(RunState::Running, |c| c.detail.run.state),
+                },
                 Plan::Existing(r) => Triggered { run_id: r.run.id, created: false, state: r.run.state },
                 Plan::SameAs(j) => Triggered { created: false, ..out[*j] },
             };
@@ -203,11 +213,31 @@ impl Engine {
             let key = r.run.idempotency_key.clone().unwrap_or_default();
             existing.insert((r.run.workflow_name.clone(), key), r);
         }
+        // A cron tick makes one run, ever: a tick already fired answers with its run.
+        let ticks: Vec<ScheduleTick> = checked.iter().filter_map(|c| c.req.schedule).collect();
+        let mut fired: HashMap<ScheduleTick, runs::StoredRun> = HashMap::new();
+        for r in runs::by_schedule_ticks(self.store.conn(), tenant, &ticks).await? {
+            if let Some(tick) = r.run.schedule {
+                fired.insert(tick, r);
+            }
+        }
+        let mut first_of_tick: HashMap<ScheduleTick, usize> = HashMap::new();
         let mut resolved: HashMap<(&str, Option<u32>), Arc<Resolved>> = HashMap::new();
         let mut first_of_key: HashMap<(&str, &str), usize> = HashMap::new();
         let mut plans = Vec::with_capacity(checked.len());
         for (i, c) in checked.iter().enumerate() {
             let version = c.req.workflow_version;
+            if let Some(tick) = c.req.schedule {
+                if let Some(found) = fired.get(&tick) {
+                    plans.push(Plan::Existing(found.clone()));
+                    continue;
+                }
+                if let Some(&j) = first_of_tick.get(&tick) {
+                    plans.push(Plan::SameAs(j));
+                    continue;
+                }
+                first_of_tick.insert(tick, i);
+            }
             if let Some(key) = c.key {
                 let wf = c.req.workflow_name.as_str();
                 if let Some(found) = existing.get(&(wf.to_owned(), key.to_owned())) {
@@ -290,7 +320,7 @@ impl Engine {
                 id: detail.run.id,
                 workflow_name: &r.wf.name,
                 workflow_version: r.wf.version,
-                state: RunState::Running,
+                state: detail.run.state,
                 input: &detail.run.input,
                 idempotency_key: checked[i].key,
                 input_hash: &checked[i].hash,
@@ -300,7 +330,7 @@ impl Engine {
                 priority: detail.run.priority,
                 concurrency_key: detail.run.concurrency_key.as_deref(),
                 schedule: detail.run.schedule,
-                gated: false,
+                gated: detail.run.state == RunState::Queued,
                 reason: None,
             })
             .collect();
@@ -330,15 +360,53 @@ impl Engine {
             return Ok(None);
         }
         drop((task_rows, logs, run_rows));
-        txn.commit().await.map_err(StoreError::from)?;
-        let ready: Vec<(String, Uuid)> = made
+        // Queued runs: their gates, then admission of what fits, in this transaction.
+        let gates: Vec<gates::NewGate> = made
             .iter()
-            .flat_map(|(d, _)| d.tasks.iter())
-            .filter(|t| t.state == TaskState::Ready)
-            .map(|t| (t.task_type.clone(), t.id))
+            .zip(&news)
+            .filter(|((d, _), _)| d.run.state == RunState::Queued)
+            .map(|((d, _), &(i, _, _))| gates::NewGate {
+                run_id: d.run.id,
+                workflow_name: d.run.workflow_name.clone(),
+                concurrency_key: d.run.concurrency_key.clone(),
+                schedule_id: checked[i]
+                    .req
+                    .after_schedule_runs
+                    .then_some(d.run.schedule)
+                    .flatten()
+                    .map(|s| s.schedule_id),
+                created_at: now,
+            })
             .collect();
+        let mut admitted = Admission::default();
+        if !gates.is_empty() {
+            gates::insert(&txn, tenant, &gates).await?;
+            let workflows: BTreeSet<String> = gates.iter().map(|g| g.workflow_name.clone()).collect();
+            let fresh: HashSet<Uuid> = gates.iter().map(|g| g.run_id).collect();
+            admitted = self.admit(&txn, tenant, &workflows, &fresh, now).await?;
+        }
+        txn.commit().await.map_err(StoreError::from)?;
+        let mut ready: Vec<(String, Uuid)> = made
+            .iter()
+            .flat_map(|(d, _)| d.tasks.iter().map(|t| (d.run.priority, t)))
+            .filter(|(_, t)| t.state == TaskState::Ready)
+            .map(|(p, t)| (crate::queue::lane(&t.task_type, p), t.id))
+            .collect();
+        ready.append(&mut admitted.ready);
         self.publish(tenant, &ready).await;
-        Ok(Some(made.into_iter().map(|(detail, _)| (detail.run.id, Created { detail })).collect()))
+        let gated: HashSet<Uuid> = gates.iter().map(|g| g.run_id).collect();
+        let created = made
+            .into_iter()
+            .map(|(mut detail, _)| {
+                let queued = gated.contains(&detail.run.id);
+                if queued {
+                    detail.run.state = admitted.state_of(detail.run.id);
+                }
+                (detail.run.id, Created { detail, queued })
+            })
+            .collect();
+        self.evict(tenant, std::mem::take(&mut admitted.evict)).await;
+        Ok(Some(created))
     }
 }
 
@@ -363,6 +431,9 @@ fn check_same(existing: &runs::StoredRun, hash: &str, key: &str, version: Option
 /// ready, the rest pending) and its first events.
 fn new_run(c: &Checked<'_>, run_id: Uuid, r: &Resolved, now: DateTime<Utc>) -> (RunDetail, Vec<NewEvent>) {
     let source = c.req.source.unwrap_or(TriggerSource::Api);
+    // A gated run starts queued: admission (in the same transaction) starts it when it fits.
+    let gated = is_gated(c, r);
+    let first = if gated { TaskState::Pending } else { TaskState::Ready };
     let tasks: Vec<Task> = r
         .valid
         .tasks
@@ -372,7 +443,7 @@ fn new_run(c: &Checked<'_>, run_id: Uuid, r: &Resolved, now: DateTime<Utc>) -> (
             run_id,
             name: t.name.clone(),
             task_type: t.task_type.clone(),
-            state: if t.depends_on.is_empty() { TaskState::Ready } else { TaskState::Pending },
+            state: if t.depends_on.is_empty() { first } else { TaskState::Pending },
             depends_on: t.depends_on.clone(),
             attempt: 0,
             max_attempts: t.retry.max_attempts,
@@ -398,18 +469,24 @@ fn new_run(c: &Checked<'_>, run_id: Uuid, r: &Resolved, now: DateTime<Utc>) -> (
         id: run_id,
         workflow_name: r.wf.name.clone(),
         workflow_version: r.wf.version,
-        state: RunState::Running,
+        state: if gated { RunState::Queued } else { RunState::Running },
         input: c.input.clone(),
         output: None,
         idempotency_key: c.key.map(str::to_owned),
         trigger_source: source,
         reason: None,
         created_at: now,
-        started_at: Some(now),
+        started_at: (!gated).then_some(now),
         finished_at: None,
         priority: c.req.priority.unwrap_or_default(),
         concurrency_key: c.req.concurrency_key.clone(),
         schedule: c.req.schedule,
     };
     (RunDetail { run, tasks }, log)
+}
+
+/// Whether a new run passes through admission: its workflow limits concurrency, or it is a
+/// buffered cron tick.
+fn is_gated(c: &Checked<'_>, r: &Resolved) -> bool {
+    r.wf.definition.settings.limits_concurrency() || c.req.after_schedule_runs
 }

@@ -6,14 +6,18 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus::{Encoder, IntGauge, Opts, Registry, TextEncoder};
 
+mod retention;
+pub use retention::RetentionMetrics;
+
 /// The Prometheus registry the control plane exports on `/metrics`.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Registry,
+    retention: RetentionMetrics,
 }
 
 impl Metrics {
-    /// A registry holding `braid_build_info`.
+    /// A registry holding `braid_build_info` and `braid_retention_deleted_total`.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let info = IntGauge::with_opts(
@@ -22,7 +26,13 @@ impl Metrics {
         )?;
         info.set(1);
         registry.register(Box::new(info))?;
-        Ok(Self { registry })
+        let retention = RetentionMetrics::register(&registry)?;
+        Ok(Self { registry, retention })
+    }
+
+    /// The counter the retention loop adds to.
+    pub fn retention(&self) -> RetentionMetrics {
+        self.retention.clone()
     }
 
     fn render(&self) -> String {

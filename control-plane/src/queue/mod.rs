@@ -13,8 +13,24 @@ mod redis;
 pub use self::memory::InProcessQueue;
 pub use self::redis::{DEFAULT_READ_CONNECTIONS, RedisQueue, stream_key};
 
+use crate::domain::flow::Priority;
 use std::time::Duration;
 use uuid::Uuid;
+
+/// The queue a ready task of `task_type` and `priority` is published on: the task type itself
+/// for normal priority, `TYPE#high` and `TYPE#low` for the others (`#` is never part of a task
+/// type). A worker stream reads the lanes of its types highest first (see `engine::session`).
+pub fn lane(task_type: &str, priority: Priority) -> String {
+    match priority {
+        Priority::Normal => task_type.to_owned(),
+        Priority::High | Priority::Low => format!("{task_type}#{priority}"),
+    }
+}
+
+/// The lanes of `types` at `priority`.
+pub fn lanes(types: &[String], priority: Priority) -> Vec<String> {
+    types.iter().map(|t| lane(t, priority)).collect()
+}
 
 /// One entry read from a task type's queue.
 #[derive(Debug, Clone, PartialEq, Eq)]

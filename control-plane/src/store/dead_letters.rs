@@ -1,4 +1,4 @@
-//! Queries on the dead-letter queue: tasks out of attempts, listed by filter and redriven.
+//! Queries on the dead-letter queue: tasks out of attempts, listed by filter, redriven and purged.
 
 use super::dbtime::DbNow;
 use super::entity::dead_letter;
@@ -132,4 +132,18 @@ pub async fn mark_redriven<C: ConnectionTrait>(c: &C, ids: &[Uuid], now: DbNow) 
         .exec(c)
         .await?;
     Ok(())
+}
+
+/// Deletes the dead letters `ids` of `tenant` not yet redriven; returns how many went.
+pub async fn purge<C: ConnectionTrait>(c: &C, tenant: &Tenant, ids: &[Uuid]) -> Result<u64, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let done = dead_letter::Entity::delete_many()
+        .filter(dead_letter::Column::TenantId.eq(tenant.as_str()))
+        .filter(dead_letter::Column::RedrivenAt.is_null())
+        .filter(dead_letter::Column::Id.is_in(ids.iter().copied()))
+        .exec(c)
+        .await?;
+    Ok(done.rows_affected)
 }

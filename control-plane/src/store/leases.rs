@@ -3,6 +3,7 @@
 use super::dbtime::DbNow;
 use super::entity::{task, task_attempt};
 use super::{Backend, StoreError, corrupt};
+use crate::domain::flow::Priority;
 use crate::domain::records::Tenant;
 use crate::domain::state::TaskState;
 use chrono::{DateTime, Utc};
@@ -168,7 +169,7 @@ pub async fn republish_candidates<C: ConnectionTrait>(
     grace: Duration,
     limit: u64,
     now: DbNow,
-) -> Result<Vec<(Tenant, String, Uuid)>, StoreError> {
+) -> Result<Vec<Republish>, StoreError> {
     let mut q = task::Entity::find()
         .filter(task::Column::State.eq(TaskState::Ready.as_str()))
         .filter(Expr::col(task::Column::AvailableAt).lte(now.now()))
@@ -191,7 +192,27 @@ pub async fn republish_candidates<C: ConnectionTrait>(
         .filter(task::Column::Id.is_in(rows.iter().map(|t| t.id)))
         .exec(c)
         .await?;
-    Ok(rows.into_iter().map(|t| (Tenant(t.tenant_id), t.task_type, t.id)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|t| Republish {
+            tenant: Tenant(t.tenant_id),
+            task_type: t.task_type,
+            id: t.id,
+            priority: Priority::from_rank(t.priority),
+            ready_since: t.available_at,
+        })
+        .collect())
+}
+
+/// A ready task the reconciler publishes again.
+#[derive(Debug, Clone)]
+pub struct Republish {
+    pub tenant: Tenant,
+    pub task_type: String,
+    pub id: Uuid,
+    pub priority: Priority,
+    /// When it became due (its wait so far decides whether it is promoted).
+    pub ready_since: DateTime<Utc>,
 }
 
 /// Extends the leases among `keys` that are still current to `ttl` from now and binds them

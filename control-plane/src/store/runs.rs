@@ -140,6 +140,32 @@ pub async fn by_idempotency_keys<C: ConnectionTrait>(
         .collect()
 }
 
+/// The runs that cron ticks among `ticks` made (at most one each: the key is unique).
+pub async fn by_schedule_ticks<C: ConnectionTrait>(
+    c: &C,
+    tenant: &Tenant,
+    ticks: &[ScheduleTick],
+) -> Result<Vec<StoredRun>, StoreError> {
+    if ticks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let any = ticks.iter().fold(Condition::any(), |cond, t| {
+        cond.add(
+            Condition::all()
+                .add(run::Column::ScheduleId.eq(t.schedule_id))
+                .add(run::Column::ScheduledFor.eq(t.nominal)),
+        )
+    });
+    run::Entity::find()
+        .filter(run::Column::TenantId.eq(tenant.as_str()))
+        .filter(any)
+        .all(c)
+        .await?
+        .into_iter()
+        .map(to_record)
+        .collect()
+}
+
 /// The run `id` in `tenant`.
 pub async fn get<C: ConnectionTrait>(c: &C, tenant: &Tenant, id: Uuid) -> Result<Option<StoredRun>, StoreError> {
     run::Entity::find_by_id(id)
@@ -167,6 +193,9 @@ pub async fn list<C: ConnectionTrait>(
     }
     if let Some(t) = filter.created_after {
         q = q.filter(run::Column::CreatedAt.gte(t));
+    }
+    if let Some(s) = filter.schedule_id {
+        q = q.filter(run::Column::ScheduleId.eq(s));
     }
     if let Some(t) = filter.created_before {
         q = q.filter(run::Column::CreatedAt.lt(t));
