@@ -90,6 +90,104 @@ func TestFileFormRefusesUnknownFieldsAndBadDurations(t *testing.T) {
 	}
 }
 
+func TestConcurrencySettingsAndRetentionRoundTrip(t *testing.T) {
+	code := NewWorkflow("report").
+		Settings(Settings{
+			MaxConcurrentRuns: 4,
+			ConcurrencyPolicy: ConcurrencyCancelInProgress,
+			MaxPerKey:         1,
+			Retention:         30 * 24 * time.Hour,
+		}).
+		Task(Task{Name: "a", Type: "ta"})
+	want := code.Definition()
+	s := want.GetSettings()
+	if s.GetConcurrencyPolicy() != braidv1.ConcurrencyPolicy_CONCURRENCY_POLICY_CANCEL_IN_PROGRESS ||
+		s.GetMaxConcurrentRuns() != 4 || s.GetMaxPerKey() != 1 || s.GetRetention().AsDuration() != 720*time.Hour {
+		t.Fatalf("settings on the wire: %v", s)
+	}
+	yamlDoc := "name: report\nsettings:\n  max_concurrent_runs: 4\n  concurrency_policy: cancel_in_progress\n" +
+		"  max_per_key: 1\n  retention: 30d\ntasks:\n  - name: a\n    task_type: ta\n"
+	jsonDoc := `{"name": "report", "settings": {"max_concurrent_runs": 4, "concurrency_policy": "cancel_in_progress",
+		"max_per_key": 1, "retention": "720h"}, "tasks": [{"name": "a", "task_type": "ta"}]}`
+	for _, doc := range []string{yamlDoc, jsonDoc} {
+		w, err := ParseWorkflow([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := w.Definition(); !proto.Equal(got, want) {
+			t.Errorf("%q:\n got %v\nwant %v", doc, got, want)
+		}
+	}
+	asMap := map[string]any{
+		"name":     "report",
+		"settings": map[string]any{"max_concurrent_runs": 4, "concurrency_policy": "cancel_in_progress", "max_per_key": 1, "retention": "30d"},
+		"tasks":    []any{map[string]any{"name": "a", "task_type": "ta"}},
+	}
+	if got, err := toDefinition(asMap); err != nil || !proto.Equal(got, want) {
+		t.Errorf("map form: %v, %v", got, err)
+	}
+	// Wire form -> Workflow -> wire form.
+	back := WorkflowFromDefinition(want)
+	if back.settings.ConcurrencyPolicy != ConcurrencyCancelInProgress || back.settings.MaxPerKey != 1 ||
+		back.settings.Retention != 720*time.Hour {
+		t.Errorf("from the wire: %+v", *back.settings)
+	}
+	if got := back.Definition(); !proto.Equal(got, want) {
+		t.Errorf("round trip:\n got %v\nwant %v", got, want)
+	}
+	// Omitted: the wire defaults. The server fills in QUEUE, which reads back as "queue".
+	plain, err := ParseWorkflow([]byte("name: w\ntasks: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := plain.Definition(); d.GetSettings() != nil {
+		t.Errorf("settings without any: %v", d.GetSettings())
+	}
+	stored := &braidv1.WorkflowDefinition{Name: "w", Settings: &braidv1.RunSettings{
+		ConcurrencyPolicy: braidv1.ConcurrencyPolicy_CONCURRENCY_POLICY_QUEUE}}
+	if got := WorkflowFromDefinition(stored).settings.ConcurrencyPolicy; got != ConcurrencyQueue {
+		t.Errorf("QUEUE read back as %q", got)
+	}
+}
+
+func TestUnknownConcurrencyPolicyIsRefused(t *testing.T) {
+	const expected = `expected "queue", "cancel_newest" or "cancel_in_progress"`
+	for _, bad := range []string{`"cancel_oldest"`, `""`, `"QUEUE"`, `"CONCURRENCY_POLICY_QUEUE"`, `2`} {
+		doc := `{"name": "x", "tasks": [], "settings": {"concurrency_policy": ` + bad + `}}`
+		_, err := ParseWorkflow([]byte(doc))
+		if err == nil || !strings.Contains(err.Error(), "settings.concurrency_policy") {
+			t.Errorf("%s: %v", bad, err)
+			continue
+		}
+		if bad != "2" && !strings.Contains(err.Error(), expected) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+	if _, err := ParseWorkflow([]byte("name: x\ntasks: []\nsettings: {concurrency_policy: cancel_oldest}\n")); err == nil ||
+		!strings.Contains(err.Error(), `unknown concurrency policy "cancel_oldest"`) {
+		t.Errorf("YAML: %v", err)
+	}
+	if _, err := ParseWorkflow([]byte("name: x\ntasks: []\nsettings: {retention: forever}\n")); err == nil {
+		t.Error("a bad retention parsed")
+	}
+	// In code: ApplyWorkflow and ValidateWorkflow refuse it before calling.
+	w := NewWorkflow("x").Settings(Settings{MaxPerKey: 1, ConcurrencyPolicy: "cancel_oldest"})
+	if err := w.Check(); err == nil || !strings.Contains(err.Error(), "settings.concurrency_policy: unknown concurrency policy") {
+		t.Errorf("Check: %v", err)
+	}
+	if _, err := toDefinition(w); err == nil || !strings.Contains(err.Error(), expected) {
+		t.Errorf("toDefinition: %v", err)
+	}
+	if got := w.Definition().GetSettings().GetConcurrencyPolicy(); got != invalidConcurrencyPolicy {
+		t.Errorf("an unknown policy went on the wire as %v", got)
+	}
+	// An unknown wire value reads back as its number, which is then refused.
+	unknown := WorkflowFromDefinition(&braidv1.WorkflowDefinition{Name: "x", Settings: &braidv1.RunSettings{ConcurrencyPolicy: 99}})
+	if err := unknown.Check(); err == nil || !strings.Contains(err.Error(), `"99"`) {
+		t.Errorf("unknown wire value: %v", err)
+	}
+}
+
 func TestParseDuration(t *testing.T) {
 	for text, want := range map[string]time.Duration{
 		"500ms": 500 * time.Millisecond, "1s": time.Second, "5m": 5 * time.Minute, "1m 30s": 90 * time.Second,

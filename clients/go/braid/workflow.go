@@ -52,6 +52,80 @@ type Settings struct {
 	DefaultTaskTimeout time.Duration
 	// At most this many runs in RUNNING at once; 0 = unlimited.
 	MaxConcurrentRuns uint32
+	// What happens to a run that does not fit under MaxConcurrentRuns or MaxPerKey; "" takes
+	// the server's default (ConcurrencyQueue). Any other policy needs one of the two limits.
+	ConcurrencyPolicy ConcurrencyPolicy
+	// At most this many running runs per concurrency key (TriggerOptions.ConcurrencyKey);
+	// 0 = unlimited.
+	MaxPerKey uint32
+	// Finished runs older than this are deleted; 0 takes the server's default (--retention).
+	Retention time.Duration
+}
+
+// ConcurrencyPolicy is the fate of a run that does not fit under its workflow's concurrency
+// limits (Settings.MaxConcurrentRuns, Settings.MaxPerKey); in the file form it is
+// settings.concurrency_policy.
+type ConcurrencyPolicy string
+
+// Concurrency policies. The zero value "" leaves the choice to the server, which takes it as
+// ConcurrencyQueue.
+const (
+	// The run waits in RUN_STATE_QUEUED; runs are admitted first come, first served.
+	ConcurrencyQueue ConcurrencyPolicy = "queue"
+	// The new run is cancelled at once.
+	ConcurrencyCancelNewest ConcurrencyPolicy = "cancel_newest"
+	// The oldest running run is cancelled to make room; the new one starts when it has ended.
+	ConcurrencyCancelInProgress ConcurrencyPolicy = "cancel_in_progress"
+)
+
+var concurrencyPolicies = map[braidv1.ConcurrencyPolicy]ConcurrencyPolicy{
+	braidv1.ConcurrencyPolicy_CONCURRENCY_POLICY_QUEUE:              ConcurrencyQueue,
+	braidv1.ConcurrencyPolicy_CONCURRENCY_POLICY_CANCEL_NEWEST:      ConcurrencyCancelNewest,
+	braidv1.ConcurrencyPolicy_CONCURRENCY_POLICY_CANCEL_IN_PROGRESS: ConcurrencyCancelInProgress,
+}
+
+// invalidConcurrencyPolicy is what Definition sends for a policy this client does not know:
+// no such wire value exists, so the server refuses it.
+const invalidConcurrencyPolicy = braidv1.ConcurrencyPolicy(-1)
+
+// proto is the wire value of p; "" is unspecified, an unknown value an error.
+func (p ConcurrencyPolicy) proto() (braidv1.ConcurrencyPolicy, error) {
+	if p == "" {
+		return braidv1.ConcurrencyPolicy_CONCURRENCY_POLICY_UNSPECIFIED, nil
+	}
+	for w, v := range concurrencyPolicies {
+		if v == p {
+			return w, nil
+		}
+	}
+	return invalidConcurrencyPolicy, fmt.Errorf("settings.concurrency_policy: unknown concurrency policy %q: expected %q, %q or %q",
+		string(p), ConcurrencyQueue, ConcurrencyCancelNewest, ConcurrencyCancelInProgress)
+}
+
+// concurrencyPolicyFromProto is "" for unspecified, and the wire value's number (e.g. "7")
+// for a policy this client does not know (which Definition and ApplyWorkflow then refuse).
+func concurrencyPolicyFromProto(p braidv1.ConcurrencyPolicy) ConcurrencyPolicy {
+	if p == braidv1.ConcurrencyPolicy_CONCURRENCY_POLICY_UNSPECIFIED {
+		return ""
+	}
+	if v, ok := concurrencyPolicies[p]; ok {
+		return v
+	}
+	return ConcurrencyPolicy(fmt.Sprint(int32(p)))
+}
+
+// UnmarshalJSON accepts only the known policy names, so that the file form refuses a typo.
+func (p *ConcurrencyPolicy) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("settings.concurrency_policy: must be a string such as %q (got %s)", ConcurrencyQueue, b)
+	}
+	if _, err := ConcurrencyPolicy(s).proto(); err != nil || s == "" {
+		return fmt.Errorf("settings.concurrency_policy: unknown concurrency policy %q: expected %q, %q or %q",
+			s, ConcurrencyQueue, ConcurrencyCancelNewest, ConcurrencyCancelInProgress)
+	}
+	*p = ConcurrencyPolicy(s)
+	return nil
 }
 
 // Workflow is a workflow definition built in code (NewWorkflow) or read from its file form
@@ -91,7 +165,9 @@ func (w *Workflow) Name() string { return w.name }
 // Tasks returns the tasks in order.
 func (w *Workflow) Tasks() []Task { return append([]Task(nil), w.tasks...) }
 
-// Definition is the wire form (braid.v1.WorkflowDefinition).
+// Definition is the wire form (braid.v1.WorkflowDefinition). An unknown
+// Settings.ConcurrencyPolicy becomes a wire value the server refuses; ApplyWorkflow and
+// ValidateWorkflow refuse it before calling (see Check).
 func (w *Workflow) Definition() *braidv1.WorkflowDefinition {
 	def := &braidv1.WorkflowDefinition{Name: w.name, Description: w.description}
 	for _, t := range w.tasks {
@@ -105,13 +181,28 @@ func (w *Workflow) Definition() *braidv1.WorkflowDefinition {
 		})
 	}
 	if s := w.settings; s != nil {
+		policy, _ := s.ConcurrencyPolicy.proto()
 		def.Settings = &braidv1.RunSettings{
 			DefaultRetry:       retryProto(s.DefaultRetry),
 			DefaultTaskTimeout: durationProto(s.DefaultTaskTimeout),
 			MaxConcurrentRuns:  s.MaxConcurrentRuns,
+			ConcurrencyPolicy:  policy,
+			MaxPerKey:          s.MaxPerKey,
+			Retention:          durationProto(s.Retention),
 		}
 	}
 	return def
+}
+
+// Check reports what the client can tell is wrong before the server sees the workflow: an
+// unknown Settings.ConcurrencyPolicy. The other rules (names, cycles, ranges) are the server's.
+func (w *Workflow) Check() error {
+	if s := w.settings; s != nil {
+		if _, err := s.ConcurrencyPolicy.proto(); err != nil {
+			return fmt.Errorf("braid: invalid workflow %q: %w", w.name, err)
+		}
+	}
+	return nil
 }
 
 func retryProto(r *Retry) *braidv1.RetryPolicy {
@@ -159,6 +250,9 @@ func WorkflowFromDefinition(def *braidv1.WorkflowDefinition) *Workflow {
 			DefaultRetry:       retryFromProto(s.GetDefaultRetry()),
 			DefaultTaskTimeout: s.GetDefaultTaskTimeout().AsDuration(),
 			MaxConcurrentRuns:  s.GetMaxConcurrentRuns(),
+			ConcurrencyPolicy:  concurrencyPolicyFromProto(s.GetConcurrencyPolicy()),
+			MaxPerKey:          s.GetMaxPerKey(),
+			Retention:          s.GetRetention().AsDuration(),
 		}
 	}
 	return w
@@ -209,9 +303,12 @@ type fileRetry struct {
 }
 
 type fileSettings struct {
-	DefaultRetry       *fileRetry    `json:"default_retry,omitempty"`
-	DefaultTaskTimeout *fileDuration `json:"default_task_timeout,omitempty"`
-	MaxConcurrentRuns  uint32        `json:"max_concurrent_runs,omitempty"`
+	DefaultRetry       *fileRetry        `json:"default_retry,omitempty"`
+	DefaultTaskTimeout *fileDuration     `json:"default_task_timeout,omitempty"`
+	MaxConcurrentRuns  uint32            `json:"max_concurrent_runs,omitempty"`
+	ConcurrencyPolicy  ConcurrencyPolicy `json:"concurrency_policy,omitempty"`
+	MaxPerKey          uint32            `json:"max_per_key,omitempty"`
+	Retention          *fileDuration     `json:"retention,omitempty"`
 }
 
 // fileDuration is a humantime string ("1s", "1m 30s"); a time.Duration value (a number of
@@ -278,6 +375,9 @@ func (f *fileWorkflow) toWorkflow() *Workflow {
 			DefaultRetry:       s.DefaultRetry.toRetry(),
 			DefaultTaskTimeout: s.DefaultTaskTimeout.value(),
 			MaxConcurrentRuns:  s.MaxConcurrentRuns,
+			ConcurrencyPolicy:  s.ConcurrencyPolicy,
+			MaxPerKey:          s.MaxPerKey,
+			Retention:          s.Retention.value(),
 		}
 	}
 	return w
@@ -349,8 +449,14 @@ func toDefinition(def any) (*braidv1.WorkflowDefinition, error) {
 		if d == nil {
 			return nil, fmt.Errorf("braid: no workflow definition given")
 		}
+		if err := d.Check(); err != nil {
+			return nil, err
+		}
 		return d.Definition(), nil
 	case Workflow:
+		if err := d.Check(); err != nil {
+			return nil, err
+		}
 		return d.Definition(), nil
 	case *braidv1.WorkflowDefinition:
 		return d, nil

@@ -113,6 +113,68 @@ def test_code_and_dict_forms_make_the_same_message() -> None:
     assert braid.Workflow.from_proto(wf.to_proto()).to_proto() == wf.to_proto()
 
 
+def test_concurrency_settings_and_retention_round_trip() -> None:
+    file_form = {
+        "name": "report",
+        "settings": {
+            "max_concurrent_runs": 4,
+            "concurrency_policy": "cancel_in_progress",
+            "max_per_key": 1,
+            "retention": "30d",
+        },
+        "tasks": [{"name": "a", "task_type": "ta"}],
+    }
+    wf = braid.Workflow.from_dict(file_form)
+    assert wf.concurrency_policy is braid.ConcurrencyPolicy.CANCEL_IN_PROGRESS
+    assert wf.to_dict() == file_form
+    p = wf.to_proto()
+    s = p.settings
+    assert s.concurrency_policy == _pb.workflow.CONCURRENCY_POLICY_CANCEL_IN_PROGRESS
+    assert (s.max_concurrent_runs, s.max_per_key) == (4, 1)
+    assert s.retention.seconds == 30 * 86400 and s.retention.nanos == 0
+    back = braid.Workflow.from_proto(p)
+    assert back.concurrency_policy is braid.ConcurrencyPolicy.CANCEL_IN_PROGRESS
+    assert (back.max_per_key, durations.parse_nanos(back.retention)) == (1, 30 * 86400 * 10**9)
+    assert back.to_proto() == p
+
+    # The code form, with a member or its value, gives the same message.
+    for policy in (braid.ConcurrencyPolicy.CANCEL_IN_PROGRESS, "cancel_in_progress"):
+        code = braid.Workflow(
+            "report", max_concurrent_runs=4, concurrency_policy=policy, max_per_key=1, retention=timedelta(days=30)
+        )
+        code.task("a", "ta")
+        assert code.to_proto() == p
+
+    # Omitted: nothing on the wire (the server's defaults), and nothing in the file form.
+    plain = braid.Workflow.from_dict({"name": "w", "tasks": []})
+    assert plain.concurrency_policy is None and plain.max_per_key == 0 and plain.retention is None
+    assert not plain.to_proto().HasField("settings")
+    assert "settings" not in plain.to_dict()
+    # The server returns the default filled in (QUEUE); it reads back as queue.
+    stored = _pb.workflow.WorkflowDefinition(name="w")
+    stored.settings.concurrency_policy = _pb.workflow.CONCURRENCY_POLICY_QUEUE
+    assert braid.Workflow.from_proto(stored).concurrency_policy is braid.ConcurrencyPolicy.QUEUE
+    assert braid.Workflow.from_proto(_pb.workflow.WorkflowDefinition(name="w")).concurrency_policy is None
+
+
+@pytest.mark.parametrize("bad", ["cancel_oldest", "", "QUEUE", "CONCURRENCY_POLICY_QUEUE", 2])
+def test_unknown_concurrency_policy_is_refused(bad: object) -> None:
+    expected = (
+        r"^settings\.concurrency_policy: unknown concurrency policy .*"
+        r"expected one of 'queue', 'cancel_newest', 'cancel_in_progress'"
+    )
+    with pytest.raises(braid.DefinitionError, match=expected):
+        braid.Workflow.from_dict({"name": "x", "tasks": [], "settings": {"concurrency_policy": bad}})
+    with pytest.raises(braid.DefinitionError, match=expected):
+        braid.Workflow("x", concurrency_policy=bad)  # type: ignore[arg-type]
+    with pytest.raises(braid.DefinitionError, match=r"settings\.retention"):
+        braid.Workflow.from_dict({"name": "x", "tasks": [], "settings": {"retention": "forever"}}).to_proto()
+    with pytest.raises(braid.DefinitionError, match=r"settings\.concurrency_policy: unknown value 99"):
+        stored = _pb.workflow.WorkflowDefinition(name="w")
+        stored.settings.concurrency_policy = 99
+        braid.Workflow.from_proto(stored)
+
+
 def test_backoff_doubles_to_the_cap_with_jitter_below_the_ceiling() -> None:
     b = _Backoff(0.1, 10.0)
     ceilings = []

@@ -15,8 +15,9 @@ export type { Violation } from "./errors";
 export { DEFAULT_ENDPOINT } from "./endpoint";
 export { formatMillis, parseHumantime, toMillis, toProtoDuration } from "./duration";
 export type { DurationLike } from "./duration";
-export { Workflow, toWorkflowDefinition } from "./workflow";
+export { Workflow, concurrencyPolicyName, toWorkflowDefinition } from "./workflow";
 export type {
+  ConcurrencyPolicyName,
   RetryOptions,
   RetryPolicyFile,
   RunSettingsFile,
@@ -40,6 +41,7 @@ export { SDK_VERSION } from "./version";
 export { Priority, RunState, TaskState, TriggerSource } from "./gen/braid/v1/common";
 export type { PageRequest, RetryPolicy, TaskAttempt, TaskError as TaskErrorProto } from "./gen/braid/v1/common";
 export type { Run, RunEvent, Task } from "./gen/braid/v1/run";
+export { ConcurrencyPolicy } from "./gen/braid/v1/workflow";
 export type { ValidationError, Workflow as StoredWorkflow, WorkflowDefinition, WorkflowSummary } from "./gen/braid/v1/workflow";
 export type { DeadLetter, QueueInfo, WorkerInfo } from "./gen/braid/v1/admin";
 /** Every generated braid.v1 message and grpc-js client (proto.run.RunServiceClient, ...), for what the wrappers do not cover. */

@@ -2,7 +2,7 @@
 // converting either to the wire form.
 
 import { Code, BraidError, type Violation } from "./errors";
-import { toProtoDuration, type DurationLike } from "./duration";
+import { formatMillis, toProtoDuration, type DurationLike } from "./duration";
 import type { Duration } from "./gen/google/protobuf/duration";
 import type { RetryPolicy } from "./gen/braid/v1/common";
 import { ConcurrencyPolicy, type RunSettings, type TaskDefinition, type WorkflowDefinition } from "./gen/braid/v1/workflow";
@@ -26,11 +26,30 @@ export interface TaskFile {
   description?: string;
 }
 
+/**
+ * What happens to a run that does not fit under `max_concurrent_runs` or `max_per_key`:
+ * "queue" (wait in QUEUED, first come first served; the default), "cancel_newest" (the new run
+ * is cancelled) or "cancel_in_progress" (the oldest running run is cancelled to make room).
+ */
+export type ConcurrencyPolicyName = "queue" | "cancel_newest" | "cancel_in_progress";
+
+const CONCURRENCY_POLICIES: Record<ConcurrencyPolicyName, ConcurrencyPolicy> = {
+  queue: ConcurrencyPolicy.CONCURRENCY_POLICY_QUEUE,
+  cancel_newest: ConcurrencyPolicy.CONCURRENCY_POLICY_CANCEL_NEWEST,
+  cancel_in_progress: ConcurrencyPolicy.CONCURRENCY_POLICY_CANCEL_IN_PROGRESS,
+};
+
 /** Run-level settings as in workflow files. */
 export interface RunSettingsFile {
   default_retry?: RetryPolicyFile;
   default_task_timeout?: DurationLike;
   max_concurrent_runs?: number;
+  /** Omitted = "queue". */
+  concurrency_policy?: ConcurrencyPolicyName;
+  /** Running runs per concurrency key (given at trigger); 0 or omitted = unlimited. */
+  max_per_key?: number;
+  /** How long finished runs are kept, e.g. "30d"; omitted = the server's `--retention`. */
+  retention?: DurationLike;
 }
 
 /**
@@ -81,6 +100,15 @@ export interface WorkflowOptions {
   defaultTaskTimeout?: DurationLike;
   /** Runs of this workflow in RUNNING at once; 0 = unlimited. */
   maxConcurrentRuns?: number;
+  /**
+   * The fate of a run that does not fit under `maxConcurrentRuns` or `maxPerKey`; unset is
+   * "queue". A policy other than "queue" needs one of the two limits (checked by the server).
+   */
+  concurrencyPolicy?: ConcurrencyPolicyName;
+  /** Running runs per concurrency key (`trigger(..., { concurrencyKey })`); 0 = unlimited. */
+  maxPerKey?: number;
+  /** Finished runs older than this are deleted, e.g. "30d"; unset takes the server's default. */
+  retention?: DurationLike;
 }
 
 /**
@@ -120,11 +148,21 @@ export class Workflow {
     const o = this.options;
     const file: WorkflowFile = { name: this.name, tasks: this.tasks.map(taskToFile) };
     if (o.description !== undefined) file.description = o.description;
-    if (o.defaultRetry !== undefined || o.defaultTaskTimeout !== undefined || o.maxConcurrentRuns !== undefined) {
+    if (
+      o.defaultRetry !== undefined ||
+      o.defaultTaskTimeout !== undefined ||
+      o.maxConcurrentRuns !== undefined ||
+      o.concurrencyPolicy !== undefined ||
+      o.maxPerKey !== undefined ||
+      o.retention !== undefined
+    ) {
       file.settings = {};
       if (o.defaultRetry !== undefined) file.settings.default_retry = retryToFile(o.defaultRetry);
       if (o.defaultTaskTimeout !== undefined) file.settings.default_task_timeout = o.defaultTaskTimeout;
       if (o.maxConcurrentRuns !== undefined) file.settings.max_concurrent_runs = o.maxConcurrentRuns;
+      if (o.concurrencyPolicy !== undefined) file.settings.concurrency_policy = o.concurrencyPolicy;
+      if (o.maxPerKey !== undefined) file.settings.max_per_key = o.maxPerKey;
+      if (o.retention !== undefined) file.settings.retention = o.retention;
     }
     return file;
   }
@@ -133,6 +171,64 @@ export class Workflow {
   toProto(): WorkflowDefinition {
     return toWorkflowDefinition(this.toFile());
   }
+
+  /**
+   * A workflow from its wire form, e.g. a stored version's `definition`. Durations come back as
+   * humantime strings ("30s"), or `{seconds, nanos}` when not a whole number of milliseconds.
+   */
+  static fromProto(def: WorkflowDefinition): Workflow {
+    const s = def.settings;
+    const options: WorkflowOptions = {};
+    if (def.description !== "") options.description = def.description;
+    if (s !== undefined) {
+      if (s.defaultRetry !== undefined) options.defaultRetry = retryFromProto(s.defaultRetry);
+      if (s.defaultTaskTimeout !== undefined) options.defaultTaskTimeout = durationFromProto(s.defaultTaskTimeout);
+      if (s.maxConcurrentRuns !== 0) options.maxConcurrentRuns = s.maxConcurrentRuns;
+      const policy = concurrencyPolicyName(s.concurrencyPolicy);
+      if (policy !== undefined) options.concurrencyPolicy = policy;
+      if (s.maxPerKey !== 0) options.maxPerKey = s.maxPerKey;
+      if (s.retention !== undefined) options.retention = durationFromProto(s.retention);
+    }
+    const wf = new Workflow(def.name, options);
+    for (const t of def.tasks) {
+      const task: TaskOptions = { name: t.name, taskType: t.taskType };
+      if (t.dependsOn.length > 0) task.dependsOn = [...t.dependsOn];
+      if (t.retry !== undefined) task.retry = retryFromProto(t.retry);
+      if (t.timeout !== undefined) task.timeout = durationFromProto(t.timeout);
+      if (t.description !== "") task.description = t.description;
+      wf.task(task);
+    }
+    return wf;
+  }
+}
+
+/**
+ * The file-form name of a wire concurrency policy; unspecified is undefined (the server's
+ * default, "queue"). A value this client does not know throws INVALID_ARGUMENT.
+ */
+export function concurrencyPolicyName(p: ConcurrencyPolicy): ConcurrencyPolicyName | undefined {
+  if (p === ConcurrencyPolicy.CONCURRENCY_POLICY_UNSPECIFIED) return undefined;
+  for (const [name, value] of Object.entries(CONCURRENCY_POLICIES)) {
+    if (value === p) return name as ConcurrencyPolicyName;
+  }
+  const path = "settings.concurrency_policy";
+  const reason = `unknown value ${String(p)}`;
+  throw new BraidError(Code.INVALID_ARGUMENT, `${path}: ${reason}`, [{ path, reason }]);
+}
+
+function durationFromProto(d: Duration): DurationLike {
+  if (d.nanos % 1_000_000 === 0) return formatMillis(d.seconds * 1000 + d.nanos / 1_000_000);
+  return { seconds: d.seconds, nanos: d.nanos };
+}
+
+function retryFromProto(p: RetryPolicy): RetryOptions {
+  const out: RetryOptions = {};
+  if (p.maxAttempts !== undefined) out.maxAttempts = p.maxAttempts;
+  if (p.initialBackoff !== undefined) out.initialBackoff = durationFromProto(p.initialBackoff);
+  if (p.multiplier !== undefined) out.multiplier = p.multiplier;
+  if (p.maxBackoff !== undefined) out.maxBackoff = durationFromProto(p.maxBackoff);
+  if (p.jitter !== undefined) out.jitter = p.jitter;
+  return out;
 }
 
 function retryToFile(r: RetryOptions): RetryPolicyFile {
@@ -262,6 +358,18 @@ class Reader {
     }
   }
 
+  /** A concurrency policy by name; unset is UNSPECIFIED (the server's default, queue). */
+  concurrencyPolicy(key: string): ConcurrencyPolicy {
+    const v = this.values.get(key);
+    if (v === undefined) return ConcurrencyPolicy.CONCURRENCY_POLICY_UNSPECIFIED;
+    if (typeof v === "string" && Object.prototype.hasOwnProperty.call(CONCURRENCY_POLICIES, v)) {
+      return CONCURRENCY_POLICIES[v as ConcurrencyPolicyName];
+    }
+    const expected = Object.keys(CONCURRENCY_POLICIES).join(", ");
+    this.bad(key, `unknown concurrency policy ${JSON.stringify(v)}; expected one of ${expected}`);
+    return ConcurrencyPolicy.CONCURRENCY_POLICY_UNSPECIFIED;
+  }
+
   strings(key: string): string[] {
     const v = this.values.get(key);
     if (v === undefined) return [];
@@ -314,15 +422,22 @@ function readDefinition(input: unknown, problems: Violation[]): WorkflowDefiniti
     });
   }
   const s = r.object("settings") ?? {};
-  const sr = new Reader(s, "settings", problems, ["default_retry", "default_task_timeout", "max_concurrent_runs"]);
+  const sr = new Reader(s, "settings", problems, [
+    "default_retry",
+    "default_task_timeout",
+    "max_concurrent_runs",
+    "concurrency_policy",
+    "max_per_key",
+    "retention",
+  ]);
   const defaultRetry = sr.object("default_retry");
   const settings: RunSettings = {
     defaultRetry: defaultRetry === undefined ? undefined : readRetry(defaultRetry, "settings.default_retry", problems),
     defaultTaskTimeout: sr.duration("default_task_timeout"),
     maxConcurrentRuns: sr.uint("max_concurrent_runs") ?? 0,
-    // Not in the file form this SDK reads yet: the wire defaults (queue, unlimited per key).
-    concurrencyPolicy: ConcurrencyPolicy.CONCURRENCY_POLICY_UNSPECIFIED,
-    maxPerKey: 0,
+    concurrencyPolicy: sr.concurrencyPolicy("concurrency_policy"),
+    maxPerKey: sr.uint("max_per_key") ?? 0,
+    retention: sr.duration("retention"),
   };
   return { name, description, tasks, settings };
 }

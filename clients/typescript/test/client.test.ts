@@ -14,6 +14,8 @@ import {
   TaskError,
   parseEnvelope,
   Code,
+  ConcurrencyPolicy,
+  concurrencyPolicyName,
   Priority,
   RunState,
   SDK_VERSION,
@@ -59,6 +61,66 @@ describe("durations and definitions (no server)", () => {
       caught.violations.map((v) => v.path),
       ["extra", "tasks[0].retry.backoff", "tasks[0].retry.max_attempts", "tasks[0].timeout"],
     );
+  });
+
+  it("reads and writes the concurrency policy, max_per_key and retention settings", () => {
+    const file: WorkflowFile = {
+      name: "report",
+      settings: { max_concurrent_runs: 4, concurrency_policy: "cancel_in_progress", max_per_key: 1, retention: "30d" },
+      tasks: [{ name: "a", task_type: "ta" }],
+    };
+    const def = toWorkflowDefinition(file);
+    assert.equal(def.settings?.concurrencyPolicy, ConcurrencyPolicy.CONCURRENCY_POLICY_CANCEL_IN_PROGRESS);
+    assert.equal(def.settings?.maxConcurrentRuns, 4);
+    assert.equal(def.settings?.maxPerKey, 1);
+    assert.deepEqual(def.settings?.retention, { seconds: 30 * 86_400, nanos: 0 });
+
+    // The code form gives the same message; the wire form reads back to the same workflow.
+    const code = new Workflow("report", {
+      maxConcurrentRuns: 4,
+      concurrencyPolicy: "cancel_in_progress",
+      maxPerKey: 1,
+      retention: "720h",
+    }).task({ name: "a", taskType: "ta" });
+    assert.deepEqual(code.toProto(), def);
+    const back = Workflow.fromProto(def);
+    assert.deepEqual(back.toFile(), file);
+    assert.deepEqual(back.toProto(), def);
+    // The camelCase spellings are accepted too.
+    assert.deepEqual(toWorkflowDefinition(back.toFile()), def);
+
+    // Omitted: the wire defaults (unspecified = queue, unlimited per key, the server's retention).
+    const plain = toWorkflowDefinition({ name: "w", tasks: [] });
+    assert.equal(plain.settings?.concurrencyPolicy, ConcurrencyPolicy.CONCURRENCY_POLICY_UNSPECIFIED);
+    assert.equal(plain.settings?.maxPerKey, 0);
+    assert.equal(plain.settings?.retention, undefined);
+    assert.equal(Workflow.fromProto(plain).toFile().settings, undefined);
+    // The server fills in QUEUE; it reads back as "queue".
+    assert.equal(concurrencyPolicyName(ConcurrencyPolicy.CONCURRENCY_POLICY_QUEUE), "queue");
+    assert.equal(concurrencyPolicyName(ConcurrencyPolicy.CONCURRENCY_POLICY_UNSPECIFIED), undefined);
+  });
+
+  it("refuses an unknown concurrency policy with its path", () => {
+    for (const bad of ["cancel_oldest", "", "QUEUE", "CONCURRENCY_POLICY_QUEUE", 2]) {
+      const file = { name: "x", tasks: [], settings: { concurrency_policy: bad } } as unknown as WorkflowFile;
+      assert.throws(
+        () => toWorkflowDefinition(file),
+        (e: unknown) =>
+          e instanceof BraidError &&
+          e.code === Code.INVALID_ARGUMENT &&
+          e.violations.length === 1 &&
+          e.violations[0].path === "settings.concurrency_policy" &&
+          /unknown concurrency policy .*expected one of queue, cancel_newest, cancel_in_progress/.test(e.violations[0].reason),
+        String(bad),
+      );
+    }
+    const code = new Workflow("x", { concurrencyPolicy: "cancel_oldest" as never });
+    assert.throws(() => code.toProto(), /settings\.concurrency_policy: unknown concurrency policy "cancel_oldest"/);
+    assert.throws(
+      () => toWorkflowDefinition({ name: "x", tasks: [], settings: { retention: "forever" } }),
+      /settings\.retention/,
+    );
+    assert.throws(() => concurrencyPolicyName(99 as ConcurrencyPolicy), /settings\.concurrency_policy: unknown value 99/);
   });
 
   it("parses the task envelope like the Rust SDK", () => {

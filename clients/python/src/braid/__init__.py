@@ -63,7 +63,7 @@ from braid.worker import (
     WorkerEvent,
     WorkerStats,
 )
-from braid.workflow import DefinitionError, Retry, TaskDef, Workflow
+from braid.workflow import ConcurrencyPolicy, DefinitionError, Retry, TaskDef, Workflow
 
 __all__ = [
     "DEFAULT_ENDPOINT",
@@ -74,6 +74,7 @@ __all__ = [
     "CancelReason",
     "RpcCancelledError",
     "Client",
+    "ConcurrencyPolicy",
     "Connected",
     "DataLossError",
     "DeadLetter",

@@ -17,6 +17,7 @@ or, with handlers attached (``worker.register_workflow(wf)`` also registers them
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,14 @@ from braid.durations import DurationLike, format_proto, to_proto
 _TOP_KEYS = ("name", "description", "tasks", "settings")
 _TASK_KEYS = ("name", "task_type", "depends_on", "retry", "timeout", "description")
 _RETRY_KEYS = ("max_attempts", "initial_backoff", "multiplier", "max_backoff", "jitter")
-_SETTINGS_KEYS = ("default_retry", "default_task_timeout", "max_concurrent_runs")
+_SETTINGS_KEYS = (
+    "default_retry",
+    "default_task_timeout",
+    "max_concurrent_runs",
+    "concurrency_policy",
+    "max_per_key",
+    "retention",
+)
 
 
 class DefinitionError(ValueError):
@@ -42,6 +50,51 @@ def _duration(value: Any, path: str) -> duration_pb2.Duration:
         return to_proto(value)
     except (TypeError, ValueError) as e:
         raise DefinitionError(f"{path}: {e}") from None
+
+
+class ConcurrencyPolicy(str, enum.Enum):
+    """What happens to a run that does not fit under ``max_concurrent_runs`` or ``max_per_key``.
+
+    Workflows take a member or its value (``"queue"``, ``"cancel_newest"``,
+    ``"cancel_in_progress"``), as in the file form's ``settings.concurrency_policy``."""
+
+    #: Wait in ``RunState.QUEUED``, admitted first come, first served (the default).
+    QUEUE = "queue"
+    #: The new run is cancelled at once.
+    CANCEL_NEWEST = "cancel_newest"
+    #: The oldest running run is cancelled to make room.
+    CANCEL_IN_PROGRESS = "cancel_in_progress"
+
+    @classmethod
+    def parse(cls, value: ConcurrencyPolicy | str, path: str = "settings.concurrency_policy") -> ConcurrencyPolicy:
+        """``value`` as a member; :class:`DefinitionError` naming the accepted values when it is none."""
+        if isinstance(value, ConcurrencyPolicy):
+            return value
+        if isinstance(value, str):
+            try:
+                return cls(value)
+            except ValueError:
+                pass
+        accepted = ", ".join(repr(p.value) for p in cls)
+        raise DefinitionError(f"{path}: unknown concurrency policy {value!r}: expected one of {accepted}")
+
+    @classmethod
+    def from_proto(cls, value: int) -> ConcurrencyPolicy | None:
+        """Unspecified is ``None`` (the server's default, queue)."""
+        if value == _pb.workflow.CONCURRENCY_POLICY_UNSPECIFIED:
+            return None
+        try:
+            name = _pb.workflow.ConcurrencyPolicy.Name(value).removeprefix("CONCURRENCY_POLICY_")
+            return cls[name]
+        except (ValueError, KeyError):
+            raise DefinitionError(f"settings.concurrency_policy: unknown value {value}") from None
+
+    def to_proto(self) -> int:
+        return _pb.workflow.ConcurrencyPolicy.Value(f"CONCURRENCY_POLICY_{self.name}")
+
+
+#: What ``Workflow(concurrency_policy=...)`` takes: a :class:`ConcurrencyPolicy` or its value.
+ConcurrencyPolicyLike = ConcurrencyPolicy | str
 
 
 @dataclass
@@ -145,12 +198,19 @@ class Workflow:
         default_retry: Retry | None = None,
         default_task_timeout: DurationLike | None = None,
         max_concurrent_runs: int = 0,
+        concurrency_policy: ConcurrencyPolicyLike | None = None,
+        max_per_key: int = 0,
+        retention: DurationLike | None = None,
     ) -> None:
         self.name = name
         self.description = description
         self.default_retry = default_retry
         self.default_task_timeout = default_task_timeout
         self.max_concurrent_runs = max_concurrent_runs
+        #: ``None`` (omitted) is the server's default, queue; a bad name raises ``DefinitionError``.
+        self.concurrency_policy = None if concurrency_policy is None else ConcurrencyPolicy.parse(concurrency_policy)
+        self.max_per_key = max_per_key
+        self.retention = retention
         self.tasks: list[TaskDef] = []
 
     def __repr__(self) -> str:
@@ -217,7 +277,14 @@ class Workflow:
         p = _pb.workflow.WorkflowDefinition(name=self.name, description=self.description)
         for i, t in enumerate(self.tasks):
             p.tasks.append(t.to_proto(f"tasks[{i}]"))
-        if self.default_retry is not None or self.default_task_timeout is not None or self.max_concurrent_runs:
+        if (
+            self.default_retry is not None
+            or self.default_task_timeout is not None
+            or self.max_concurrent_runs
+            or self.concurrency_policy is not None
+            or self.max_per_key
+            or self.retention is not None
+        ):
             s = p.settings
             s.SetInParent()
             if self.default_retry is not None:
@@ -225,6 +292,11 @@ class Workflow:
             if self.default_task_timeout is not None:
                 s.default_task_timeout.CopyFrom(_duration(self.default_task_timeout, "settings.default_task_timeout"))
             s.max_concurrent_runs = int(self.max_concurrent_runs)
+            if self.concurrency_policy is not None:
+                s.concurrency_policy = ConcurrencyPolicy.parse(self.concurrency_policy).to_proto()
+            s.max_per_key = int(self.max_per_key)
+            if self.retention is not None:
+                s.retention.CopyFrom(_duration(self.retention, "settings.retention"))
         return p
 
     def to_dict(self) -> dict[str, Any]:
@@ -239,6 +311,12 @@ class Workflow:
             settings["default_task_timeout"] = self.default_task_timeout
         if self.max_concurrent_runs:
             settings["max_concurrent_runs"] = self.max_concurrent_runs
+        if self.concurrency_policy is not None:
+            settings["concurrency_policy"] = ConcurrencyPolicy.parse(self.concurrency_policy).value
+        if self.max_per_key:
+            settings["max_per_key"] = self.max_per_key
+        if self.retention is not None:
+            settings["retention"] = self.retention
         if settings:
             d["settings"] = settings
         d["tasks"] = [t.to_dict() for t in self.tasks]
@@ -264,6 +342,9 @@ class Workflow:
             else None,
             default_task_timeout=settings.get("default_task_timeout"),
             max_concurrent_runs=int(settings.get("max_concurrent_runs") or 0),
+            concurrency_policy=settings.get("concurrency_policy"),
+            max_per_key=int(settings.get("max_per_key") or 0),
+            retention=settings.get("retention"),
         )
         tasks = d.get("tasks") or []
         if not isinstance(tasks, list):
@@ -303,6 +384,9 @@ class Workflow:
             default_retry=Retry.from_proto(s.default_retry) if s.HasField("default_retry") else None,
             default_task_timeout=format_proto(s.default_task_timeout) if s.HasField("default_task_timeout") else None,
             max_concurrent_runs=s.max_concurrent_runs,
+            concurrency_policy=ConcurrencyPolicy.from_proto(s.concurrency_policy),
+            max_per_key=s.max_per_key,
+            retention=format_proto(s.retention) if s.HasField("retention") else None,
         )
         for t in p.tasks:
             wf.tasks.append(
