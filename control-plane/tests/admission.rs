@@ -42,28 +42,6 @@ async fn run_to_end(db: &TestDb, id: Uuid) {
     assert_eq!(get(db, id).await.run.state, RunState::Succeeded);
 }
 
-macro_rules! on_both_backends {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let db = common::TestDb::sqlite().await;
-                ($body)(&db).await;
-                db.finish().await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let db = common::TestDb::postgres().await;
-                ($body)(&db).await;
-                db.finish().await;
-            }
-        }
-    };
-}
-
 async fn queue_in_order(db: &TestDb) {
     db.engine.put_workflow(&tenant(), &yaml(&limited("max_concurrent_runs: 1"))).await.unwrap();
     let first = trigger(db, None).await;
