@@ -9,6 +9,7 @@ pub mod domain;
 pub mod drill;
 pub mod engine;
 pub mod http;
+pub mod metrics;
 pub mod queue;
 pub mod store;
 pub mod telemetry;

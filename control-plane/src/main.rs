@@ -7,8 +7,10 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    braid_control_plane::telemetry::init();
-    match run(cli).await {
+    let telemetry = braid_control_plane::telemetry::init();
+    let result = run(cli).await;
+    telemetry.shutdown().await;
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

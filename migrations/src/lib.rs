@@ -12,12 +12,13 @@ mod m20261130_000001_initial;
 mod m20261130_000002_dispatch;
 mod m20261130_000003_lean_indexes;
 mod m20261130_000004_flow_control;
+mod m20261130_000005_trace_context;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 /// Name of the newest migration: the schema version this build expects.
-pub const LATEST_MIGRATION: &str = "m20261130_000004_flow_control";
+pub const LATEST_MIGRATION: &str = "m20261130_000005_trace_context";
 
 /// Applies and reverts Braid's schema (`Migrator::up(&db, None)`, `Migrator::down(&db, None)`).
 #[derive(Debug)]
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000002_dispatch::Migration),
             Box::new(m20261130_000003_lean_indexes::Migration),
             Box::new(m20261130_000004_flow_control::Migration),
+            Box::new(m20261130_000005_trace_context::Migration),
         ]
     }
 }

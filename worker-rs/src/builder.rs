@@ -1,7 +1,9 @@
 //! `WorkerBuilder`: the worker's settings and handlers, checked by `build()`.
 
 use crate::handler::{BoxedHandler, boxed};
+use crate::traces::Traces;
 use crate::{TaskContext, TaskError, Worker, WorkerError, WorkerEvent};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap};
@@ -26,6 +28,9 @@ pub(crate) struct Config {
     pub(crate) drain_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) backoff: (Duration, Duration),
+    pub(crate) traces: Traces,
+    /// Where `/metrics` is served, bound at `build()`.
+    pub(crate) metrics_listener: Option<std::net::TcpListener>,
     on_event: Option<EventHook>,
 }
 
@@ -49,6 +54,8 @@ pub struct WorkerBuilder {
     connect_timeout: Duration,
     backoff: (Duration, Duration),
     on_event: Option<EventHook>,
+    tracer_provider: Option<SdkTracerProvider>,
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for WorkerBuilder {
@@ -64,6 +71,8 @@ impl Default for WorkerBuilder {
             connect_timeout: Duration::from_secs(10),
             backoff: (Duration::from_millis(100), Duration::from_secs(10)),
             on_event: None,
+            tracer_provider: None,
+            metrics_listen: None,
         }
     }
 }
@@ -169,6 +178,24 @@ impl WorkerBuilder {
         self
     }
 
+    /// Exports the `handler` spans (one an attempt, a child of the run's trace) through
+    /// `provider` instead of the default: an OTLP exporter when `BRAID_OTLP_ENDPOINT` is set,
+    /// else the global provider. The worker flushes it when it stops; shutting it down is yours.
+    #[must_use]
+    pub fn tracer_provider(mut self, provider: SdkTracerProvider) -> Self {
+        self.tracer_provider = Some(provider);
+        self
+    }
+
+    /// Serves Prometheus metrics on `http://ADDR/metrics` while the worker runs (port 0: any
+    /// free port; [`Worker::metrics_addr`] says which): `braid_worker_tasks_total`,
+    /// `braid_worker_handler_duration_seconds`, `braid_worker_heartbeats_sent_total`.
+    #[must_use]
+    pub fn metrics_listen(mut self, addr: std::net::SocketAddr) -> Self {
+        self.metrics_listen = Some(addr);
+        self
+    }
+
     /// Checks the settings and makes the worker; nothing connects until it runs.
     pub fn build(self) -> Result<Worker, WorkerError> {
         if let Some(problem) = self.problem {
@@ -189,6 +216,12 @@ impl WorkerBuilder {
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(10))
             .keep_alive_while_idle(true);
+        let metrics_listener = match self.metrics_listen {
+            Some(addr) => {
+                Some(std::net::TcpListener::bind(addr).map_err(|source| WorkerError::MetricsListen { addr, source })?)
+            }
+            None => None,
+        };
         Ok(Worker::new(Config {
             endpoint,
             name: self.name.unwrap_or_else(default_name),
@@ -198,6 +231,8 @@ impl WorkerBuilder {
             drain_timeout: self.drain_timeout,
             connect_timeout: self.connect_timeout,
             backoff: self.backoff,
+            traces: Traces::new(self.tracer_provider),
+            metrics_listener,
             on_event: self.on_event,
         }))
     }

@@ -34,6 +34,15 @@ pub enum WorkerError {
     /// (`UNAUTHENTICATED`, `PERMISSION_DENIED`, `INVALID_ARGUMENT`).
     #[error("the server refused the worker: {0}")]
     Refused(Box<tonic::Status>),
+    /// The metrics address given to `metrics_listen` cannot be bound.
+    #[error("cannot listen on {addr} for metrics: {source}")]
+    MetricsListen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why binding failed.
+        #[source]
+        source: io::Error,
+    },
     /// A signal handler could not be installed by [`crate::Worker::run`].
     #[error("cannot listen for shutdown signals: {0}")]
     Signal(#[source] io::Error),

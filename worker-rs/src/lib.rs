@@ -98,9 +98,11 @@ mod context;
 mod error;
 mod event;
 mod handler;
+mod metrics;
 mod runtime;
 mod stats;
 mod task_error;
+mod traces;
 mod worker;
 
 pub use builder::{DEFAULT_ENDPOINT, WorkerBuilder, default_name};
@@ -110,6 +112,7 @@ pub use event::{TaskOutcome, TaskRef, WorkerEvent};
 pub use stats::WorkerStats;
 pub use task_error::{ResultExt, TaskError};
 pub use tokio_util::sync::CancellationToken;
+pub use traces::OTLP_ENDPOINT_ENV;
 pub use worker::{Worker, WorkerHandle};
 
 /// The generated `braid.v1` messages and the `WorkerService` client.

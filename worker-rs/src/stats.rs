@@ -32,6 +32,8 @@ pub(crate) struct Counters {
     pub(crate) rejected: AtomicU64,
     pub(crate) connects: AtomicU64,
     pub(crate) in_flight: AtomicU64,
+    /// The Prometheus families, served on `/metrics` when `metrics_listen` is set.
+    pub(crate) metrics: crate::metrics::WorkerMetrics,
 }
 
 impl Counters {

@@ -51,6 +51,11 @@ impl Worker {
         &self.config.name
     }
 
+    /// Where `/metrics` is served (set with [`WorkerBuilder::metrics_listen`]).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.config.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// A handle to stop the worker or read its counters while it runs.
     pub fn handle(&self) -> WorkerHandle {
         WorkerHandle { shared: self.shared.clone() }
@@ -67,7 +72,17 @@ impl Worker {
     /// Runs until `shutdown` completes (or [`WorkerHandle::shutdown`] is called), then drains
     /// gracefully. Returns an error only when the server refuses the worker for good.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), WorkerError> {
-        Runtime::new(self.config, self.shared).run(shutdown).await
+        let config = self.config.clone();
+        config.traces.start();
+        let metrics_stop = CancellationToken::new();
+        if let Some(listener) = config.metrics_listener.as_ref().and_then(|l| l.try_clone().ok()) {
+            let metrics = self.shared.counters.metrics.clone();
+            tokio::spawn(crate::metrics::serve(listener, metrics, metrics_stop.clone()));
+        }
+        let result = Runtime::new(self.config, self.shared).run(shutdown).await;
+        metrics_stop.cancel();
+        config.traces.finish().await;
+        result
     }
 }
 
@@ -75,6 +90,11 @@ impl WorkerHandle {
     /// The worker's counters now.
     pub fn stats(&self) -> WorkerStats {
         self.shared.counters.snapshot()
+    }
+
+    /// The worker's Prometheus metrics in the text format (what `/metrics` serves).
+    pub fn metrics_text(&self) -> String {
+        self.shared.counters.metrics.render()
     }
 
     /// Starts a graceful drain, as if the `run_until` future had completed.

@@ -684,7 +684,10 @@ func (r *runtime) runTask(ctx context.Context, tc *TaskContext, inputJSON string
 	}
 	r.w.counters.started.Add(1)
 	r.w.emit(WorkerEvent{Kind: EventTaskStarted, Task: task, WorkerID: tc.WorkerID})
+	ctx, span := startHandlerSpan(ctx, r.w.opts.TracerProvider, tc)
+	tc.ctx = ctx
 	output, err := callHandler(ctx, run, tc)
+	endHandlerSpan(span, err)
 	if err != nil {
 		return "", toTaskError(err, ctx), true
 	}

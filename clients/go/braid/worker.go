@@ -17,6 +17,7 @@ import (
 	"time"
 
 	braidv1 "github.com/braid-dev/braid/clients/go/gen/braid/v1"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 )
@@ -46,6 +47,9 @@ type WorkerOptions struct {
 	OnEvent func(WorkerEvent)
 	// Appended to the default dial options (plain text, keepalive).
 	DialOptions []grpc.DialOption
+	// Receives each attempt's "handler" span, a child of the run's trace (default: the global
+	// provider, otel.GetTracerProvider(), a no-op unless the application set one).
+	TracerProvider trace.TracerProvider
 }
 
 // EventKind says what a WorkerEvent reports.

@@ -28,6 +28,7 @@ export type {
   WorkflowOptions,
 } from "./workflow";
 export { Worker, WorkerRefusedError, defaultWorkerName, parseEnvelope } from "./worker/worker";
+export type { TracerProviderLike } from "./worker/tracing";
 export type { Handler, TaskHandlerOptions, TaskRef, WorkerEvent, WorkerOptions, WorkerStats } from "./worker/worker";
 export { CancelledError, TaskContext } from "./worker/context";
 export type { CancelReason } from "./worker/context";

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod convert;
 pub mod flow;
+pub mod layer;
 pub mod run;
 pub mod schedule;
 pub mod status;

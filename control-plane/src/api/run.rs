@@ -7,16 +7,11 @@ use crate::engine::trigger::TriggerRequest;
 use crate::engine::{Engine, EngineError};
 use braid_proto::v1 as pb;
 use braid_proto::v1::run_service_server::RunService;
+use futures::StreamExt;
 use std::pin::Pin;
-use std::time::Duration;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
-
-/// How often WatchRun looks for new events of a live run.
-const WATCH_POLL: Duration = Duration::from_millis(200);
-/// Events read per look.
-const WATCH_BATCH: u64 = 500;
 
 #[derive(Debug, Clone)]
 pub struct RunApi {
@@ -129,51 +124,11 @@ impl RunService for RunApi {
         let tenant = tenant_of(&req);
         let r = req.into_inner();
         let run_id = parse_run_id("run_id", &r.run_id)?;
-        // Fail fast on an unknown run, before the stream starts.
-        self.engine.run_events(&tenant, run_id, r.after_sequence, 0).await?;
-        let engine = self.engine.clone();
-        let stream = async_stream_events(engine, tenant, run_id, r.after_sequence);
+        let events = self.engine.watch_run(&tenant, run_id, r.after_sequence).await?;
+        let stream = events.map(|e| match e {
+            Ok(e) => Ok(pb::WatchRunResponse { event: Some(convert::run_event(&e)) }),
+            Err(e) => Err(e.into()),
+        });
         Ok(Response::new(Box::pin(stream)))
     }
-}
-
-/// The events of a run after `after`, then new ones as they are appended, until the run is terminal.
-fn async_stream_events(
-    engine: Engine,
-    tenant: crate::domain::records::Tenant,
-    run_id: uuid::Uuid,
-    after: u64,
-) -> impl Stream<Item = Result<pb::WatchRunResponse, Status>> + Send {
-    futures::stream::unfold((after, Vec::new().into_iter(), false), move |(mut after, mut buf, mut done)| {
-        let engine = engine.clone();
-        let tenant = tenant.clone();
-        async move {
-            loop {
-                if let Some(e) = buf.next() {
-                    return Some((
-                        Ok(pb::WatchRunResponse { event: Some(convert::run_event(&e)) }),
-                        (after, buf, done),
-                    ));
-                }
-                if done {
-                    return None;
-                }
-                match engine.run_events(&tenant, run_id, after, WATCH_BATCH).await {
-                    Ok((events, run)) => {
-                        let full = events.len() as u64 == WATCH_BATCH;
-                        if let Some(last) = events.last() {
-                            after = last.sequence;
-                        }
-                        done = run.state.is_terminal() && !full;
-                        let empty = events.is_empty();
-                        buf = events.into_iter();
-                        if empty && !done {
-                            tokio::time::sleep(WATCH_POLL).await;
-                        }
-                    }
-                    Err(e) => return Some((Err(e.into()), (after, buf, true))),
-                }
-            }
-        }
-    })
 }

@@ -92,7 +92,10 @@ fn outbound(o: Outbound) -> pb::ConnectResponse {
             lease_id: a.key.lease_id.to_string(),
             input_json: a.input_json,
             deadline: Some(convert::timestamp(a.deadline)),
-            trace_context: Default::default(),
+            trace_context: a
+                .trace_context
+                .map(|t| [(crate::telemetry::spans::TRACEPARENT.to_owned(), t)].into())
+                .unwrap_or_default(),
         }),
         Outbound::Cancel { key, reason } => Out::Cancel(pb::CancelTask {
             task_id: key.task_id.to_string(),

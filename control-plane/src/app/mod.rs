@@ -5,7 +5,7 @@ pub mod tasks;
 
 use crate::api;
 use crate::engine::Engine;
-use crate::http::{self, Metrics};
+use crate::http;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tasks::Tasks;
@@ -17,6 +17,8 @@ use tonic_health::ServingStatus;
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 /// How long open gRPC connections may linger after shutdown begins.
 pub const CONNECTION_GRACE: Duration = Duration::from_secs(3);
+/// How often queue depth and lag, dead letters and worker slots are collected for `/metrics`.
+pub const METRICS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Why a control plane could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -88,14 +90,17 @@ pub async fn serve(engine: Engine, listeners: Listeners, shutdown: CancellationT
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
-    let metrics = Metrics::new().map_err(|e| AppError::Setup(format!("metrics: {e}")))?;
+    // One registry: what the engine records and the gRPC layer counts, exported on /metrics.
+    let metrics = engine.metrics().clone();
     let retention_metrics = metrics.retention();
+    let grpc_metrics = api::layer::GrpcMetricsLayer::new(metrics.grpc().clone());
 
     let mut servers = Tasks::default();
     let Listeners { grpc, http } = listeners;
     let (stop, failed) = (servers_stop.clone(), shutdown.clone());
     servers.spawn("grpc-server", async move {
         let serve = tonic::transport::Server::builder()
+            .layer(grpc_metrics)
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming(grpc), stop.clone().cancelled_owned());
         // In-flight calls get a grace period; clients that keep idle connections
@@ -114,12 +119,11 @@ pub async fn serve(engine: Engine, listeners: Listeners, shutdown: CancellationT
         failed.cancel();
         result
     });
-    let (stop, failed) = (servers_stop.clone(), shutdown.clone());
+    let (stop, failed, feed_engine) = (servers_stop.clone(), shutdown.clone(), engine.clone());
     servers.spawn("http-server", async move {
-        let result = axum::serve(http, http::router(metrics))
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-            .map_err(|e| e.to_string());
+        let routes = http::router(metrics).merge(http::sse::routes(feed_engine, stop.clone()));
+        let result =
+            axum::serve(http, routes).with_graceful_shutdown(stop.cancelled_owned()).await.map_err(|e| e.to_string());
         failed.cancel();
         result
     });
@@ -162,12 +166,20 @@ pub async fn serve(engine: Engine, listeners: Listeners, shutdown: CancellationT
             let (e, m) = (e.clone(), retention_metrics.clone());
             async move {
                 e.retention_once().await.map(|r| {
-                    m.record(&r);
+                    m.record(r.runs, r.tasks, r.attempts, r.events);
                     if r.runs > 0 {
                         tracing::info!(runs = r.runs, tasks = r.tasks, "finished runs past their retention deleted")
                     }
                 })
             }
+        }),
+    );
+    let (e, stop) = (engine.clone(), loops_stop.clone());
+    loops.spawn(
+        "metrics-collector",
+        repeat("metrics-collector", METRICS_INTERVAL, stop, move || {
+            let e = e.clone();
+            async move { e.collect_gauges().await }
         }),
     );
 

@@ -130,6 +130,7 @@ pub async fn run(cmd: RunCommand) -> Result<(), CliError> {
             let run = api.get_run(pb::GetRunRequest { run_id: id }).await?.into_inner().run.unwrap_or_default();
             print_run(&run, None, client.output);
         }
+        RunCommand::Watch { id, after, client } => super::watch::watch(id, after, &client).await?,
         RunCommand::Cancel { id, reason, client } => {
             let mut api = RunServiceClient::new(channel(&client).await?);
             let run =

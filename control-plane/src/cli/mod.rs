@@ -18,6 +18,7 @@ mod drill;
 mod output;
 mod schedule;
 mod serve;
+mod watch;
 
 use crate::config::ServerArgs;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -222,6 +223,15 @@ pub enum RunCommand {
     /// Show a run with its tasks.
     Get {
         id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Follow a run live, one line per event, then print it; exit code 0 if it succeeded, 1 if it failed (or on an error), 2 if it was cancelled.
+    Watch {
+        id: String,
+        /// Only events with a greater sequence (default: the whole log).
+        #[arg(long, default_value_t = 0)]
+        after: u64,
         #[command(flatten)]
         client: ClientArgs,
     },

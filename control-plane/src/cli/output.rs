@@ -291,3 +291,50 @@ pub fn print_workers(ws: &[pb::WorkerInfo], out: Output) {
         }
     }
 }
+
+fn event_json(e: &pb::RunEvent) -> Value {
+    json!({
+        "run_id": e.run_id, "sequence": e.sequence, "kind": e.kind,
+        "task_name": (!e.task_name.is_empty()).then_some(&e.task_name),
+        "attempt": (e.attempt != 0).then_some(e.attempt),
+        "at": ts(e.at.as_ref()), "detail": payload(&e.detail_json),
+    })
+}
+
+/// One line per event of `braid run watch`: time, kind, task, attempt, short detail; or one
+/// JSON object per line.
+pub fn print_event(e: &pb::RunEvent, out: Output) {
+    match out {
+        Output::Json => outln!("{}", event_json(e)),
+        Output::Text => {
+            let at =
+                e.at.as_ref()
+                    .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+                    .map_or_else(|| "-".to_owned(), |d| d.format("%H:%M:%S%.3f").to_string());
+            let task = if e.task_name.is_empty() { "-" } else { &e.task_name };
+            let attempt = if e.attempt == 0 { "-".to_owned() } else { format!("#{}", e.attempt) };
+            let detail = match payload(&e.detail_json) {
+                Value::Null => String::new(),
+                Value::Object(m) if m.is_empty() => String::new(),
+                v => short(&v.to_string(), 100),
+            };
+            let line = format!("{at}  {:<22}  {task:<16}  {attempt:<4}  {detail}", e.kind);
+            outln!("{}", line.trim_end());
+        }
+    }
+}
+
+fn short(s: &str, max: usize) -> String {
+    if s.chars().count() <= max { s.to_owned() } else { format!("{}…", s.chars().take(max).collect::<String>()) }
+}
+
+/// The run at the end of `braid run watch`: its summary and tasks, or one JSON line `{"run": …}`.
+pub fn print_final_run(r: &pb::Run, out: Output) {
+    match out {
+        Output::Json => outln!("{}", json!({ "run": run_json(r) })),
+        Output::Text => {
+            outln!();
+            print_run(r, None, out);
+        }
+    }
+}

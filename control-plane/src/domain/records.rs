@@ -133,6 +133,13 @@ pub struct RunEvent {
     pub detail: String,
 }
 
+/// An event of the all-runs feed: the log entry with its global `id`, the feed's position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedEvent {
+    pub id: u64,
+    pub event: RunEvent,
+}
+
 /// Filters of ListRuns.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunFilter {

@@ -88,6 +88,11 @@ impl Engine {
                 admitted = self.release_slots(&txn, tenant, &[ended], now).await?;
             }
             txn.commit().await.map_err(StoreError::from)?;
+            let m = self.metrics.engine();
+            m.run_finished(&run.workflow_name, RunState::Cancelled.as_str());
+            for t in &open {
+                m.task_finished(&t.task_type, TaskState::Cancelled.as_str());
+            }
             // Workers of this control plane holding its leases are told at once; others find
             // out when their result is answered as stale.
             for lease in &revoked {

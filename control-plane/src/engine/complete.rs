@@ -11,6 +11,7 @@ use crate::store::entity::{run, task};
 use crate::store::events::NewEvent;
 use crate::store::leases::{self, LeaseKey, Transition};
 use crate::store::{StoreError, bulk, corrupt, dead_letters, progress};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -117,6 +118,18 @@ struct Writes {
     late: Vec<(LeaseKey, Option<String>, Option<String>)>,
     dead: Vec<(Uuid, usize, TaskError)>,
     ready: Vec<(String, Uuid)>,
+    /// What to count on `/metrics` once the batch commits.
+    tally: Vec<Tally>,
+}
+
+/// One decided change to count: a task (by run and position) and what happened to it.
+struct Tally {
+    run_id: Uuid,
+    at: usize,
+    /// The attempt's outcome (succeeded, failed, lease_expired); None for a skipped task.
+    attempt: Option<&'static str>,
+    /// How the task moved: succeeded, retry, failed (dead-lettered) or skipped.
+    end: &'static str,
 }
 
 impl Engine {
@@ -238,6 +251,7 @@ impl Engine {
         let mut changes = Vec::new();
         let mut firsts: Vec<(Uuid, i64)> = Vec::new();
         let mut ended: Vec<EndedRun> = Vec::new();
+        let mut run_ends: Vec<(Uuid, &'static str)> = Vec::new();
         for w in work.values_mut() {
             if w.settled {
                 finish_if_done(w)?;
@@ -252,7 +266,8 @@ impl Engine {
                 s if s == RunState::Failed.as_str() => Some((RunState::Failed.as_str(), None, w.run.reason.clone())),
                 _ => None,
             };
-            if end.is_some() {
+            if let Some((state, _, _)) = &end {
+                run_ends.push((w.run.id, state));
                 ended.push(EndedRun {
                     id: w.run.id,
                     workflow_name: w.run.workflow_name.clone(),
@@ -310,6 +325,7 @@ impl Engine {
             admitted = self.release_slots(&txn, tenant, &ended, now).await?;
         }
         txn.commit().await.map_err(StoreError::from)?;
+        self.count_batch(&work, &writes.tally, &run_ends, now);
         writes.ready.append(&mut admitted.ready);
         self.publish(tenant, &writes.ready).await;
         if !admitted.evict.is_empty() {
@@ -325,6 +341,15 @@ impl Engine {
                 (Outcome::Succeeded { .. } | Outcome::Failed(_) | Outcome::LeaseExpired, _) => false,
             };
             verdicts[i] = Some(if repeat { Verdict::Accepted } else { Verdict::Stale { reason: why } });
+        }
+        // Results turned away (the reaper's own stale verdicts are not results).
+        let stale = items
+            .iter()
+            .zip(&verdicts)
+            .filter(|(c, v)| c.outcome != Outcome::LeaseExpired && matches!(v, Some(Verdict::Stale { .. })))
+            .count();
+        if stale > 0 {
+            self.metrics.engine().stale_results(stale as u64);
         }
         verdicts.into_iter().map(|v| v.ok_or_else(|| corrupt("an outcome got no verdict").into())).collect()
     }
@@ -357,6 +382,12 @@ impl Engine {
             }
         };
         let name = t.name.clone();
+        let end = match &transition {
+            Transition::Succeeded { .. } => "succeeded",
+            Transition::Retry { .. } => "retry",
+            Transition::Failed { .. } => "failed",
+        };
+        writes.tally.push(Tally { run_id: w.run.id, at, attempt: Some(attempt_outcome), end });
         let (state, output, err, delay) = match &transition {
             Transition::Succeeded { output } => (TaskState::Succeeded, Some(output.clone()), None, Duration::ZERO),
             Transition::Retry { error_json, delay } => (TaskState::Ready, None, Some(error_json.clone()), *delay),
@@ -399,6 +430,45 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Counts a committed batch on `/metrics` from what it decided in memory: attempts and
+    /// how each task moved by task type, execution time (lease to result, `now` against the
+    /// lease's `updated_at`), dead letters and ended runs by workflow.
+    fn count_batch(
+        &self,
+        work: &BTreeMap<Uuid, RunWork>,
+        tally: &[Tally],
+        run_ends: &[(Uuid, &str)],
+        now: DateTime<Utc>,
+    ) {
+        let m = self.metrics.engine();
+        for c in tally {
+            let Some(w) = work.get(&c.run_id) else { continue };
+            let Some(t) = w.tasks.get(c.at) else { continue };
+            let task_type = t.task_type.as_str();
+            if let Some(outcome) = c.attempt {
+                m.attempt(task_type, outcome);
+                if outcome == "lease_expired" {
+                    m.lease_expired(task_type);
+                } else {
+                    m.execution(task_type, seconds_between(t.updated_at, now));
+                }
+            }
+            match c.end {
+                "retry" => m.retry(task_type),
+                "failed" => {
+                    m.task_finished(task_type, "failed");
+                    m.dead_lettered(&w.run.workflow_name);
+                }
+                other => m.task_finished(task_type, other),
+            }
+        }
+        for (run_id, outcome) in run_ends {
+            if let Some(w) = work.get(run_id) {
+                m.run_finished(&w.run.workflow_name, outcome);
+            }
+        }
     }
 
     /// The transition after a failed attempt: a retry with backoff while attempts and
@@ -473,12 +543,14 @@ fn skip_downstream(w: &mut RunWork, failed: &str, writes: &mut Writes) -> Result
     let mut blocked: HashSet<String> = HashSet::from([failed.to_owned()]);
     loop {
         let mut changed = false;
-        for t in w.tasks.iter_mut().filter(|t| t.state == TaskState::Pending.as_str()) {
+        let run_id = w.run.id;
+        for (at, t) in w.tasks.iter_mut().enumerate().filter(|(_, t)| t.state == TaskState::Pending.as_str()) {
             let deps: Vec<String> = serde_json::from_str(&t.depends_on).map_err(corrupt)?;
             if deps.iter().any(|d| blocked.contains(d)) {
                 blocked.insert(t.name.clone());
                 t.state = TaskState::Skipped.as_str().to_owned();
                 writes.skipped.push(t.id);
+                writes.tally.push(Tally { run_id, at, attempt: None, end: "skipped" });
                 writes.pending.remove(&t.id);
                 w.log.push(NewEvent::task("task_skipped", &t.name, None, json!({"because": failed})));
                 changed = true;
@@ -505,6 +577,11 @@ fn sink_outputs(all: &[task::Model]) -> Result<String, EngineError> {
         out.insert(t.name.clone(), v);
     }
     Ok(serde_json::to_string(&out).unwrap_or_else(|_| "{}".into()))
+}
+
+/// Seconds from `from` to `to` (0 if `to` is earlier).
+pub(super) fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_microseconds().map_or(0.0, |us| us.max(0) as f64 / 1e6)
 }
 
 /// A uniform draw from [0, 1) for backoff jitter.

@@ -5,6 +5,7 @@ use crate::domain::records::Tenant;
 use crate::store::events::NewEvent;
 use crate::store::leases::{self, LeaseKey};
 use crate::store::{StoreError, bulk, runs};
+use crate::telemetry::spans;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -24,6 +25,9 @@ pub struct Assignment {
     pub input_json: String,
     /// When the attempt must be finished: the task's execution timeout after the lease (database clock).
     pub deadline: DateTime<Utc>,
+    /// The W3C `traceparent` of this attempt's `dispatch` span (a child of the run's
+    /// `trigger_run`); None when traces are off or the run has no trace context.
+    pub trace_context: Option<String>,
 }
 
 impl Engine {
@@ -81,7 +85,18 @@ impl Engine {
         dep_runs.dedup();
         let outputs = bulk::outputs_of(&txn, tenant, &dep_runs, &dep_names).await?;
         txn.commit().await.map_err(StoreError::from)?;
+        // Schedule-to-start: from due (available_at) to this lease (updated_at), both database clock.
+        for t in &leased {
+            let waited = super::complete::seconds_between(t.available_at, t.updated_at);
+            self.metrics.engine().schedule_to_start(&t.task_type, waited);
+        }
 
+        // The runs' trace contexts, read only when traces are on.
+        let traced: HashMap<Uuid, String> = if spans::enabled() {
+            locked.iter().filter_map(|r| Some((r.id, r.trace_context.clone()?))).collect()
+        } else {
+            HashMap::new()
+        };
         let run_rows: Vec<runs::StoredRun> =
             locked.into_iter().filter(|r| by_run.contains_key(&r.id)).map(runs::to_record).collect::<Result<_, _>>()?;
         let runs: HashMap<Uuid, runs::StoredRun> = run_rows.into_iter().map(|r| (r.run.id, r)).collect();
@@ -96,12 +111,11 @@ impl Engine {
             }
             let input = json!({"input": parse_or_string(&run.run.input), "deps": deps});
             let timeout = chrono::Duration::milliseconds(t.timeout_ms);
+            let attempt = u32::try_from(t.attempt).map_err(crate::store::corrupt)?;
+            // Ends at once (the span is the lease); the worker's span is its child.
+            let dispatch = spans::dispatch(traced.get(&t.run_id).map(String::as_str), t.id, &t.name, attempt);
             out.push(Assignment {
-                key: LeaseKey {
-                    task_id: t.id,
-                    attempt: u32::try_from(t.attempt).map_err(crate::store::corrupt)?,
-                    lease_id,
-                },
+                key: LeaseKey { task_id: t.id, attempt, lease_id },
                 run_id: t.run_id,
                 workflow_name: run.run.workflow_name.clone(),
                 workflow_version: run.run.workflow_version,
@@ -110,6 +124,7 @@ impl Engine {
                 max_attempts: u32::try_from(t.max_attempts).map_err(crate::store::corrupt)?,
                 input_json: input.to_string(),
                 deadline: t.updated_at + timeout,
+                trace_context: dispatch.and_then(|span| span.traceparent()),
             });
         }
         Ok(out)

@@ -9,6 +9,8 @@ pub mod dead_letters;
 pub mod dispatch;
 pub mod error;
 pub mod failpoint;
+pub mod feed;
+mod gauges;
 pub mod heartbeat;
 pub mod page;
 pub mod repair;
@@ -26,6 +28,7 @@ pub use error::EngineError;
 pub use settings::ExecSettings;
 
 use crate::domain::records::Tenant;
+use crate::metrics::Metrics;
 use crate::queue::DispatchQueue;
 use crate::store::Store;
 use crate::store::dbtime::DbNow;
@@ -44,10 +47,26 @@ pub struct Engine {
     triggers: Arc<trigger_group::TriggerGroup>,
     /// Identifies this control plane in the workers table.
     node_id: String,
+    /// Where the engine records what it decides (exported on `/metrics`).
+    metrics: Metrics,
 }
 
 impl Engine {
+    /// An engine recording into a private metrics registry (tests; `serve` exports the engine's).
     pub fn new(store: Store, clock: SharedClock, queue: Arc<dyn DispatchQueue>, settings: ExecSettings) -> Self {
+        // Registering fixed, distinct families in a fresh registry cannot fail.
+        let metrics = Metrics::new().expect("the metric families are well-formed");
+        Self::with_metrics(store, clock, queue, settings, metrics)
+    }
+
+    /// An engine recording into `metrics`.
+    pub fn with_metrics(
+        store: Store,
+        clock: SharedClock,
+        queue: Arc<dyn DispatchQueue>,
+        settings: ExecSettings,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             store,
             clock,
@@ -56,7 +75,13 @@ impl Engine {
             registry: session::Registry::default(),
             triggers: Arc::default(),
             node_id: Uuid::now_v7().to_string(),
+            metrics,
         }
+    }
+
+    /// The metrics this engine records into.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Worker streams held by this control plane.

@@ -74,6 +74,7 @@ impl Engine {
         .await?;
         txn.commit().await.map_err(crate::store::StoreError::from)?;
         let n = due.len();
+        self.metrics.engine().republished(n as u64);
         // A task that has waited longer than the aging threshold is offered on its type's high
         // lane, ahead of fresh work: low priority delays work, it never starves it.
         let now = self.now();

@@ -79,6 +79,8 @@ impl Engine {
                 tracing::warn!(schedule = %s.id, name = %s.name, error = %e, "schedule pass failed; next pass retries");
             }
         }
+        let count = |n: usize| n as u64;
+        self.metrics.engine().cron_ticks(count(report.fired), count(report.skipped), count(report.missed));
         Ok(report)
     }
 

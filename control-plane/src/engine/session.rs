@@ -86,11 +86,30 @@ pub struct Registry {
 struct LocalStream {
     tx: mpsc::Sender<Outbound>,
     flow: Arc<Mutex<Flow>>,
+    /// The task types it serves (for the slot gauges).
+    types: Arc<[String]>,
 }
 
 impl Registry {
-    fn insert(&self, id: &str, tx: mpsc::Sender<Outbound>, flow: Arc<Mutex<Flow>>) {
-        self.streams.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), LocalStream { tx, flow });
+    fn insert(&self, id: &str, tx: mpsc::Sender<Outbound>, flow: Arc<Mutex<Flow>>, types: Arc<[String]>) {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), LocalStream { tx, flow, types });
+    }
+
+    /// Calls `each(task_type, free, used)` for every task type of every stream; returns how
+    /// many streams there are.
+    pub fn slots(&self, mut each: impl FnMut(&str, u32, usize)) -> usize {
+        let streams: Vec<LocalStream> =
+            self.streams.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        for s in &streams {
+            let (free, used) = {
+                let f = lock(&s.flow);
+                (if f.draining { 0 } else { f.free }, f.held.len())
+            };
+            for t in s.types.iter() {
+                each(t, free, used);
+            }
+        }
+        streams.len()
     }
 
     /// Free slots of the stream `worker_id` if this control plane holds it.
@@ -195,7 +214,7 @@ impl Engine {
         }
         let _ = started.send(Ok(()));
         let flow = Arc::new(Mutex::new(Flow { free: hello.slots, held: HashSet::new(), draining: false }));
-        self.registry.insert(&id, out.clone(), flow.clone());
+        self.registry.insert(&id, out.clone(), flow.clone(), types.clone().into());
         let welcome = Outbound::Welcome {
             worker_id,
             heartbeat_interval: self.settings.heartbeat_interval,
@@ -260,6 +279,7 @@ impl Engine {
             let Some(msg) = msg else { return Ok(()) };
             match msg {
                 Inbound::Heartbeat(held) => {
+                    self.metrics.workers().heartbeat();
                     let draining = lock(flow).draining;
                     let beat = self.heartbeat(tenant, id, &held).await?;
                     {

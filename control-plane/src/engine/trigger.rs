@@ -11,6 +11,7 @@ use crate::domain::validate::{
 use crate::store::events::NewEvent;
 use crate::store::gates;
 use crate::store::{StoreError, bulk, dbtime, runs, tasks};
+use crate::telemetry::spans;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -313,6 +314,7 @@ impl Engine {
         for &(i, run_id, r) in &news {
             made.push(new_run(&checked[i], run_id, r, now));
         }
+        let (_trigger_spans, trace_contexts) = trigger_spans(&made);
         let mut run_rows: Vec<runs::NewRun<'_>> = made
             .iter()
             .zip(&news)
@@ -332,6 +334,7 @@ impl Engine {
                 schedule: detail.run.schedule,
                 gated: detail.run.state == RunState::Queued,
                 reason: None,
+                trace_context: trace_contexts.get(&detail.run.id).map(String::as_str),
             })
             .collect();
         // In key order, so that bulk triggers sharing keys wait for each other instead of deadlocking.
@@ -386,6 +389,9 @@ impl Engine {
             admitted = self.admit(&txn, tenant, &workflows, &fresh, now).await?;
         }
         txn.commit().await.map_err(StoreError::from)?;
+        for (d, _) in &made {
+            self.metrics.engine().run_started(&d.run.workflow_name);
+        }
         let mut ready: Vec<(String, Uuid)> = made
             .iter()
             .flat_map(|(d, _)| d.tasks.iter().map(|t| (d.run.priority, t)))
@@ -483,6 +489,21 @@ fn new_run(c: &Checked<'_>, run_id: Uuid, r: &Resolved, now: DateTime<Utc>) -> (
         schedule: c.req.schedule,
     };
     (RunDetail { run, tasks }, log)
+}
+
+/// With traces on, a `trigger_run` span for each new run (each ends when dropped) and its
+/// `traceparent`, stored on the run for dispatch to continue; nothing at all when off.
+fn trigger_spans(made: &[(RunDetail, Vec<NewEvent>)]) -> (Vec<spans::Started>, HashMap<Uuid, String>) {
+    let (mut started, mut contexts) = (Vec::new(), HashMap::new());
+    if spans::enabled() {
+        for (d, _) in made {
+            if let Some(span) = spans::trigger_run(d.run.id, &d.run.workflow_name) {
+                contexts.extend(span.traceparent().map(|t| (d.run.id, t)));
+                started.push(span);
+            }
+        }
+    }
+    (started, contexts)
 }
 
 /// Whether a new run passes through admission: its workflow limits concurrency, or it is a

@@ -1,11 +1,16 @@
-//! Queries on the run event log: appends with per-run monotonic sequence numbers, reads after a sequence.
+//! Queries on the run event log: appends with per-run monotonic sequence numbers, reads after a sequence or a global id.
 
+use super::dbtime::DbNow;
 use super::entity::{run, run_event};
 use super::{StoreError, corrupt};
-use crate::domain::records::{RunEvent, Tenant};
+use crate::domain::records::{FeedEvent, RunEvent, Tenant};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder,
+    QuerySelect, RelationTrait,
+};
+use std::time::Duration;
 use uuid::Uuid;
 
 /// An event about to be appended.
@@ -125,16 +130,79 @@ pub async fn after<C: ConnectionTrait>(
         .all(c)
         .await?
         .into_iter()
-        .map(|m| {
-            Ok(RunEvent {
-                run_id: m.run_id,
-                sequence: u64::try_from(m.sequence).map_err(corrupt)?,
-                kind: m.kind,
-                task_name: m.task_name,
-                attempt: m.attempt.map(u32::try_from).transpose().map_err(corrupt)?,
-                at: m.created_at,
-                detail: m.detail,
-            })
-        })
+        .map(event)
         .collect()
+}
+
+fn event(m: run_event::Model) -> Result<RunEvent, StoreError> {
+    Ok(RunEvent {
+        run_id: m.run_id,
+        sequence: u64::try_from(m.sequence).map_err(corrupt)?,
+        kind: m.kind,
+        task_name: m.task_name,
+        attempt: m.attempt.map(u32::try_from).transpose().map_err(corrupt)?,
+        at: m.created_at,
+        detail: m.detail,
+    })
+}
+
+/// Which events a read of the all-runs feed may see: those stamped more than `settle` before
+/// `now` (the database clock on PostgreSQL), or all committed ones.
+#[derive(Debug, Clone, Copy)]
+pub enum Settled {
+    Before { now: DbNow, settle: Duration },
+    All,
+}
+
+impl Settled {
+    fn condition(self) -> Condition {
+        match self {
+            Settled::Before { now, settle } => {
+                Condition::all().add(Expr::col((run_event::Entity, run_event::Column::CreatedAt)).lt(now.minus(settle)))
+            }
+            Settled::All => Condition::all(),
+        }
+    }
+}
+
+/// Events of the tenant's runs (of `workflow` only, if given) with a global id above `after`
+/// and `settled`, in id order, at most `limit`.
+pub async fn since<C: ConnectionTrait>(
+    c: &C,
+    tenant: &Tenant,
+    workflow: Option<&str>,
+    after: u64,
+    settled: Settled,
+    limit: u64,
+) -> Result<Vec<FeedEvent>, StoreError> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let mut q = run_event::Entity::find()
+        .filter(run_event::Column::TenantId.eq(tenant.as_str()))
+        .filter(run_event::Column::Id.gt(after))
+        .filter(settled.condition());
+    if let Some(name) = workflow {
+        q = q
+            .join(JoinType::InnerJoin, run_event::Relation::Run.def())
+            .filter(run::Column::TenantId.eq(tenant.as_str()))
+            .filter(run::Column::WorkflowName.eq(name));
+    }
+    q.order_by_asc(run_event::Column::Id)
+        .limit(limit)
+        .all(c)
+        .await?
+        .into_iter()
+        .map(|m| Ok(FeedEvent { id: u64::try_from(m.id).map_err(corrupt)?, event: event(m)? }))
+        .collect()
+}
+
+/// The largest global id of the tenant's `settled` events (0: none): where a feed that starts
+/// "now" begins.
+pub async fn last_settled_id<C: ConnectionTrait>(c: &C, tenant: &Tenant, settled: Settled) -> Result<u64, StoreError> {
+    let last = run_event::Entity::find()
+        .filter(run_event::Column::TenantId.eq(tenant.as_str()))
+        .filter(settled.condition())
+        .order_by_desc(run_event::Column::Id)
+        .one(c)
+        .await?;
+    last.map_or(Ok(0), |m| u64::try_from(m.id).map_err(corrupt))
 }

@@ -6,6 +6,7 @@ pub mod dead_letters;
 pub mod entity;
 pub mod events;
 pub mod gates;
+pub mod gauges;
 pub mod leader;
 pub mod leases;
 pub mod progress;

@@ -33,6 +33,8 @@ pub struct NewRun<'a> {
     pub gated: bool,
     /// Why a queued run waits.
     pub reason: Option<&'a str>,
+    /// The W3C `traceparent` of the span that triggered it (None when traces are off).
+    pub trace_context: Option<&'a str>,
 }
 
 /// A stored run plus the hash of its input, for idempotency checks.
@@ -95,10 +97,11 @@ fn new_model(tenant: &Tenant, r: &NewRun<'_>) -> Result<run::ActiveModel, StoreE
         schedule_id: Set(r.schedule.map(|s| s.schedule_id)),
         scheduled_for: Set(r.schedule.map(|s| s.nominal)),
         gated: Set(r.gated),
+        trace_context: Set(r.trace_context.map(str::to_owned)),
     })
 }
 
-/// Runs per insert statement (16 bind parameters each, well under PostgreSQL's 65,535).
+/// Runs per insert statement (17 bind parameters each, well under PostgreSQL's 65,535).
 const RUNS_PER_STATEMENT: usize = 1_000;
 
 /// Inserts runs in multi-row statements, skipping those whose idempotency key is taken;

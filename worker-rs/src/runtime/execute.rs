@@ -3,6 +3,7 @@
 use crate::context::{Attempt, CancelSignal};
 use crate::handler::{BoxedHandler, parse_envelope};
 use crate::stats::Counters;
+use crate::traces::{self, HandlerSpan};
 use crate::worker::Shared;
 use crate::{CancelReason, TaskContext, TaskError, TaskRef, WorkerEvent};
 use braid_proto::v1 as pb;
@@ -107,20 +108,40 @@ pub(crate) async fn execute(job: Job) -> Finished {
         run_id = %attempt.run_id,
         traceparent = attempt.trace_context.get("traceparent").map(String::as_str).unwrap_or_default(),
     );
+    let otel = config.traces.handler(&HandlerSpan {
+        trace_context: &attempt.trace_context,
+        task_id: &attempt.task_id,
+        run_id: &attempt.run_id,
+        task_name: &attempt.task_name,
+        task_type: &attempt.task_type,
+        attempt: attempt.attempt,
+    });
     let ctx = TaskContext::new(attempt, envelope.deps, signal.clone());
     let prepared = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(envelope.input))) {
         Ok(Ok(prepared)) => prepared,
-        Ok(Err(error)) => return Finished::not_started(error),
-        Err(panic) => return Finished::not_started(panicked(panic.as_ref())),
+        Ok(Err(error)) => {
+            traces::end(&otel, Some(error.message()));
+            return Finished::not_started(error);
+        }
+        Err(panic) => {
+            let error = panicked(panic.as_ref());
+            traces::end(&otel, Some(error.message()));
+            return Finished::not_started(error);
+        }
     };
 
     Counters::bump(&shared.counters.started);
+    let handler_started = Instant::now();
     config.emit(WorkerEvent::TaskStarted { task: task.clone() });
-    let call = std::panic::catch_unwind(AssertUnwindSafe(|| prepared(ctx)));
+    let call = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let _current = otel.clone().attach();
+        prepared(ctx)
+    }));
     let result = match call {
         Err(panic) => Err(panicked(panic.as_ref())),
         Ok(fut) => {
-            let fut = AssertUnwindSafe(fut.instrument(span)).catch_unwind();
+            let fut = opentelemetry::trace::FutureExt::with_context(fut.instrument(span), otel.clone());
+            let fut = AssertUnwindSafe(fut).catch_unwind();
             tokio::pin!(fut);
             let mut deadline_passed = false;
             let outcome = loop {
@@ -137,6 +158,8 @@ pub(crate) async fn execute(job: Job) -> Finished {
         }
     };
     drop(permit);
+    shared.counters.metrics.handler(&task.task_type, handler_started.elapsed().as_secs_f64());
+    traces::end(&otel, result.as_ref().err().map(TaskError::message));
     Finished { result, started: true }
 }
 

@@ -23,6 +23,7 @@ impl Runtime {
             .map(|k| k.to_proto())
             .collect();
         if session.send(Out::Heartbeat(pb::Heartbeat { leases })) {
+            self.shared.counters.metrics.heartbeat();
             self.extended_at = Some(Instant::now());
         }
     }
@@ -55,11 +56,13 @@ impl Runtime {
         let (outcome, wire) = match finished.result {
             Ok(output_json) => {
                 Counters::bump(&counters.succeeded);
+                counters.metrics.task(&task.task_type, "succeeded");
                 tracing::debug!(task_id = %task.task_id, attempt = task.attempt, "task succeeded");
                 (TaskOutcome::Succeeded, Outcome::OutputJson(output_json))
             }
             Err(error) => {
                 Counters::bump(&counters.failed);
+                counters.metrics.task(&task.task_type, "failed");
                 tracing::info!(task_id = %task.task_id, attempt = task.attempt, %error, "task failed");
                 let wire = Outcome::Error(error.to_proto());
                 (TaskOutcome::Failed(error), wire)

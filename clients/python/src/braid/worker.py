@@ -69,7 +69,7 @@ from typing import Any
 
 import grpc
 
-from braid import _pb
+from braid import _pb, _tracing
 from braid._convert import dumps, from_jsonable, wants_conversion
 from braid._version import __version__
 from braid.client import CHANNEL_OPTIONS, AsyncClient, resolve_endpoint
@@ -327,7 +327,9 @@ class Worker:
     drain lets running tasks finish before cancelling them. ``connect_timeout``: bound on
     connecting and waiting for ``Welcome``. ``reconnect_backoff``: ``(initial, max)`` seconds,
     full jitter over a ceiling that doubles. ``on_event``: called with every
-    :data:`WorkerEvent` on the worker's event loop (keep it quick).
+    :data:`WorkerEvent` on the worker's event loop (keep it quick). ``tracer_provider``: an
+    OpenTelemetry tracer provider for the ``handler`` span of each attempt, a child of the run's
+    trace (default: the global one; no span at all without ``opentelemetry-api``).
     """
 
     def __init__(
@@ -342,6 +344,7 @@ class Worker:
         reconnect_backoff: tuple[float, float] = (0.1, 10.0),
         on_event: Callable[[WorkerEvent], None] | None = None,
         metadata: Iterable[tuple[str, str]] | None = None,
+        tracer_provider: Any = None,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
@@ -354,6 +357,7 @@ class Worker:
         self.reconnect_backoff = (float(reconnect_backoff[0]), float(max(reconnect_backoff)))
         self.on_event = on_event
         self.metadata = list(metadata or [])
+        self.tracer_provider = tracer_provider
         self._handlers: dict[str, _Handler] = {}
         self._workflows: list[Workflow] = []
         self._stats = WorkerStats()
@@ -601,6 +605,16 @@ class _Held:
 class _Pending:
     task: TaskRef
     result: Any  # braid.v1.TaskResult
+
+
+def _span_attributes(a: Any) -> dict[str, Any]:
+    return {
+        "braid.task_id": a.task_id,
+        "braid.run_id": a.run_id,
+        "braid.task_name": a.task_name,
+        "braid.task_type": a.task_type,
+        "braid.attempt": a.attempt,
+    }
 
 
 @dataclasses.dataclass
@@ -1083,45 +1097,59 @@ class _Runtime:
             ctx = TaskContext(info, deps, signal_)
             self.stats.started += 1
             self.w._emit(TaskStarted(task))
-            if handler.is_async:
-                running: asyncio.Future[Any] = asyncio.ensure_future(handler.call(input_value, ctx))
-            else:
-                context = contextvars.copy_context()
-                running = asyncio.wrap_future(self.pool.submit(context.run, handler.call, input_value, ctx))
-            deadline_passed = False
+            span = _tracing.start_handler_span(_span_attributes(a), info.trace_context, self.w.tracer_provider)
+            with _tracing.current(span):
+                if handler.is_async:
+                    running: asyncio.Future[Any] = asyncio.ensure_future(handler.call(input_value, ctx))
+                else:
+                    context = contextvars.copy_context()
+                    running = asyncio.wrap_future(self.pool.submit(context.run, handler.call, input_value, ctx))
             try:
-                while True:
-                    timeout = None
-                    if deadline_at is not None and not deadline_passed:
-                        timeout = max(0.0, deadline_at - self.now())
-                    done, _ = await asyncio.wait({running}, timeout=timeout)
-                    if done:
-                        break
-                    deadline_passed = True
-                    log.info("deadline of %s attempt %d passed: cancelling the handler", a.task_id, a.attempt)
-                    signal_.cancel(CancelReason(CancelReason.DEADLINE))
-            except asyncio.CancelledError:
-                running.cancel()  # the worker is stopping at once
+                finished = await self._outcome(running, a, signal_, deadline_at)
+            except BaseException:
+                _tracing.end_handler_span(span, "the worker stopped")
                 raise
-            try:
-                output = running.result()
-                if inspect.isawaitable(output):  # a sync-looking callable that returned a coroutine
-                    output = await output
-            except TaskError as e:
-                return _Finished(None, e, True)
-            except asyncio.CancelledError:
-                if (current := asyncio.current_task()) is not None and current.cancelling():
-                    raise
-                return _Finished(None, TaskError("the handler was cancelled", type="cancelled"), True)
-            except Exception as e:  # noqa: BLE001 - every handler failure is reported
-                return _Finished(None, TaskError.from_exception(e), True)
-            try:
-                return _Finished(dumps(output), None, True)
-            except (TypeError, ValueError) as e:
-                error = TaskError(f"output cannot be serialized as JSON: {e}", type="bad_output", retryable=False)
-                return _Finished(None, error, True)
+            _tracing.end_handler_span(span, None if finished.error is None else finished.error.message)
+            return finished
         finally:
             self.slots.release()
+
+    async def _outcome(
+        self, running: asyncio.Future[Any], a: Any, signal_: CancelSignal, deadline_at: float | None
+    ) -> _Finished:
+        """Waits for the handler (cancelling it at its deadline) and makes its result."""
+        deadline_passed = False
+        try:
+            while True:
+                timeout = None
+                if deadline_at is not None and not deadline_passed:
+                    timeout = max(0.0, deadline_at - self.now())
+                done, _ = await asyncio.wait({running}, timeout=timeout)
+                if done:
+                    break
+                deadline_passed = True
+                log.info("deadline of %s attempt %d passed: cancelling the handler", a.task_id, a.attempt)
+                signal_.cancel(CancelReason(CancelReason.DEADLINE))
+        except asyncio.CancelledError:
+            running.cancel()  # the worker is stopping at once
+            raise
+        try:
+            output = running.result()
+            if inspect.isawaitable(output):  # a sync-looking callable that returned a coroutine
+                output = await output
+        except TaskError as e:
+            return _Finished(None, e, True)
+        except asyncio.CancelledError:
+            if (current := asyncio.current_task()) is not None and current.cancelling():
+                raise
+            return _Finished(None, TaskError("the handler was cancelled", type="cancelled"), True)
+        except Exception as e:  # noqa: BLE001 - every handler failure is reported
+            return _Finished(None, TaskError.from_exception(e), True)
+        try:
+            return _Finished(dumps(output), None, True)
+        except (TypeError, ValueError) as e:
+            error = TaskError(f"output cannot be serialized as JSON: {e}", type="bad_output", retryable=False)
+            return _Finished(None, error, True)
 
     def _on_joined(self, key: LeaseKey, job: asyncio.Task[Any]) -> None:
         held = self.held.pop(key, None)

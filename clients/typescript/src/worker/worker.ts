@@ -27,6 +27,7 @@ import {
 import { CancelledError, TaskContext, describeCancel, type CancelReason } from "./context";
 import { FatalError, TaskError } from "./task-error";
 import { stderrLogger, silentLogger, type Logger } from "./logger";
+import { startHandlerSpan, type TracerProviderLike } from "./tracing";
 
 /** Used when Welcome leaves heartbeat_interval unset or zero. */
 const DEFAULT_HEARTBEAT_MS = 10_000;
@@ -72,6 +73,11 @@ export interface WorkerOptions {
   logger?: Logger | false;
   /** Called for every WorkerEvent; keep it quick (it runs on the worker's event loop). */
   onEvent?: (event: WorkerEvent) => void;
+  /**
+   * An OpenTelemetry TracerProvider for the `handler` span of each attempt, a child of the
+   * run's trace (default: the global one; no span at all without `@opentelemetry/api`).
+   */
+  tracerProvider?: TracerProviderLike;
 }
 
 /** One attempt of one task, as identified on the wire. */
@@ -848,17 +854,31 @@ export class Worker {
     );
     this.counters.started++;
     this.emit({ type: "taskStarted", task, runId: a.runId, taskName: a.taskName });
+    const span = startHandlerSpan(
+      {
+        "braid.task_id": a.taskId,
+        "braid.run_id": a.runId,
+        "braid.task_name": a.taskName,
+        "braid.task_type": a.taskType,
+        "braid.attempt": a.attempt,
+      },
+      a.traceContext,
+      this.options.tracerProvider,
+    );
     try {
-      const output = await registered.handler(input, ctx);
+      const output = await span.run(() => registered.handler(input, ctx));
       let outputJson: string | undefined;
       try {
         outputJson = JSON.stringify(output);
       } catch (e) {
         throw new FatalError(`output cannot be serialized as JSON: ${(e as Error).message}`, { type: "bad_output" });
       }
+      span.end();
       return { result: { ok: true, outputJson: outputJson ?? "null" }, started: true };
     } catch (e) {
-      return { result: { ok: false, error: TaskError.from(e) }, started: true };
+      const error = TaskError.from(e);
+      span.end(error.message);
+      return { result: { ok: false, error }, started: true };
     }
   }
 

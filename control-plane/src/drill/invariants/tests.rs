@@ -37,6 +37,7 @@ fn run_row(id: Uuid, key: Option<&str>) -> run::Model {
         schedule_id: None,
         scheduled_for: None,
         gated: false,
+        trace_context: None,
     }
 }
 

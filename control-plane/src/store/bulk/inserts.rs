@@ -21,17 +21,17 @@ fn runs_sql(tenant: &Tenant, runs: &[NewRun<'_>]) -> Sql {
     Sql::new(
         "INSERT INTO runs (id, tenant_id, workflow_name, workflow_version, state, input, idempotency_key, \
            input_hash, trigger_source, next_event_seq, created_at, started_at, updated_at, priority, \
-           concurrency_key, schedule_id, scheduled_for, gated, reason) \
+           concurrency_key, schedule_id, scheduled_for, gated, reason, trace_context) \
          SELECT v.id, $1, v.workflow, v.version, v.state, v.input, NULLIF(v.key, ''), v.hash, v.source, v.seq, \
            v.at, CASE WHEN v.state = 'running' THEN v.at END, v.at, v.priority, NULLIF(v.ckey, ''), \
            NULLIF(v.schedule, '00000000-0000-0000-0000-000000000000'::uuid), \
            CASE WHEN v.schedule <> '00000000-0000-0000-0000-000000000000'::uuid THEN v.nominal END, \
-           v.gated, NULLIF(v.reason, '') \
+           v.gated, NULLIF(v.reason, ''), NULLIF(v.trace, '') \
          FROM unnest($2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], \
            $9::text[], $10::bigint[], $11::timestamptz[], $12::smallint[], $13::text[], $14::uuid[], \
-           $15::timestamptz[], $16::bool[], $17::text[]) \
+           $15::timestamptz[], $16::bool[], $17::text[], $18::text[]) \
            AS v(id, workflow, version, state, input, key, hash, source, seq, at, priority, ckey, schedule, \
-             nominal, gated, reason) \
+             nominal, gated, reason, trace) \
          ON CONFLICT DO NOTHING RETURNING id",
         vec![
             tenant.as_str().into(),
@@ -52,6 +52,7 @@ fn runs_sql(tenant: &Tenant, runs: &[NewRun<'_>]) -> Sql {
             runs.iter().map(|r| r.schedule.map_or(r.now, |s| s.nominal)).collect::<Vec<DateTime<Utc>>>().into(),
             runs.iter().map(|r| r.gated).collect::<Vec<bool>>().into(),
             col(&|r| r.reason.unwrap_or_default().to_owned()).into(),
+            col(&|r| r.trace_context.unwrap_or_default().to_owned()).into(),
         ],
     )
 }

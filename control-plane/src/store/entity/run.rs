@@ -36,6 +36,9 @@ pub struct Model {
     /// The run has a row in `run_gates` (its workflow limits concurrency, or it waits for its
     /// schedule's previous run): its end must admit the next queued run.
     pub gated: bool,
+    /// The W3C `traceparent` of the run's `trigger_run` span; NULL when traces are off.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub trace_context: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

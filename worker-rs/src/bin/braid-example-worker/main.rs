@@ -36,6 +36,9 @@ struct Args {
     /// How long a drain (SIGTERM/SIGINT) lets running tasks finish, e.g. "30s".
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
+    /// Serves Prometheus metrics on http://ADDR/metrics (port 0: any free port; printed as `metrics http://ADDR`).
+    #[arg(long)]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[tokio::main]
@@ -63,12 +66,19 @@ async fn main() -> anyhow::Result<()> {
                 ledger.record(event);
             }
         });
+    if let Some(addr) = args.metrics_listen {
+        builder = builder.metrics_listen(addr);
+    }
     let mut kinds = args.types;
     kinds.sort();
     kinds.dedup();
     for kind in kinds {
         builder = tasks::register(builder, kind, args.heal);
     }
-    builder.build()?.run().await?;
+    let worker = builder.build()?;
+    if let Some(addr) = worker.metrics_addr() {
+        println!("metrics http://{addr}");
+    }
+    worker.run().await?;
     Ok(())
 }

@@ -1,6 +1,5 @@
-//! The retention counter on `/metrics`: rows deleted by retention passes, by kind (runs, tasks, attempts, events).
+//! `braid_retention_deleted_total{kind}`: rows deleted by retention passes, by kind (runs, tasks, attempts, events).
 
-use crate::engine::retention::RetentionReport;
 use prometheus::{IntCounterVec, Opts, Registry};
 
 /// The kinds counted; the only label values, so the series are four.
@@ -27,8 +26,8 @@ impl RetentionMetrics {
     }
 
     /// Counts what one retention pass deleted.
-    pub fn record(&self, r: &RetentionReport) {
-        for (kind, n) in KINDS.into_iter().zip([r.runs, r.tasks, r.attempts, r.events]) {
+    pub fn record(&self, runs: u64, tasks: u64, attempts: u64, events: u64) {
+        for (kind, n) in KINDS.into_iter().zip([runs, tasks, attempts, events]) {
             self.deleted.with_label_values(&[kind]).inc_by(n);
         }
     }
@@ -37,15 +36,14 @@ impl RetentionMetrics {
 #[cfg(test)]
 mod tests {
     use super::super::Metrics;
-    use crate::engine::retention::RetentionReport;
 
     #[test]
     fn a_pass_shows_on_metrics() {
         let m = Metrics::new().unwrap();
         assert!(m.render().contains("braid_retention_deleted_total{kind=\"runs\"} 0"));
         let r = m.retention();
-        r.record(&RetentionReport { runs: 2, tasks: 8, attempts: 9, events: 30 });
-        r.record(&RetentionReport { runs: 1, tasks: 4, attempts: 4, events: 15 });
+        r.record(2, 8, 9, 30);
+        r.record(1, 4, 4, 15);
         let text = m.render();
         for line in [
             "braid_retention_deleted_total{kind=\"runs\"} 3",

@@ -1,0 +1,147 @@
+//! The live feed over HTTP: `GET /v1/runs/{id}/events` and `GET /v1/events` as Server-Sent Events.
+
+use crate::domain::records::{RunEvent, Tenant};
+use crate::engine::feed::FeedStart;
+use crate::engine::runs::parse_run_id;
+use crate::engine::{Engine, EngineError};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How often an idle feed sends a comment, so proxies keep the connection.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone)]
+struct Feed {
+    engine: Engine,
+    /// Cancelled when the server stops: open feeds end so shutdown does not wait on them.
+    stop: CancellationToken,
+}
+
+/// The feed routes; every open feed ends when `stop` is cancelled.
+pub fn routes(engine: Engine, stop: CancellationToken) -> Router {
+    Router::new()
+        .route("/v1/runs/{id}/events", get(run_feed))
+        .route("/v1/events", get(tenant_feed))
+        .with_state(Feed { engine, stop })
+}
+
+/// The tenant an HTTP request acts for. Until API tokens exist (see the security issue),
+/// every request acts for the default tenant, as in `api::tenant_of`.
+fn tenant_of(_headers: &HeaderMap) -> Tenant {
+    Tenant::default_tenant()
+}
+
+/// Why a feed could not start: a JSON body with the status.
+#[derive(Debug, thiserror::Error)]
+enum FeedError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl IntoResponse for FeedError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            FeedError::BadRequest(_) | FeedError::Engine(EngineError::InvalidArgument { .. }) => {
+                (StatusCode::BAD_REQUEST, "invalid_argument")
+            }
+            FeedError::Engine(EngineError::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found"),
+            FeedError::Engine(EngineError::Store(e)) => {
+                tracing::error!(error = %e, "live feed could not read the store");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+            FeedError::Engine(_) => (StatusCode::BAD_REQUEST, "failed_precondition"),
+        };
+        (status, Json(json!({"error": {"code": code, "message": self.to_string()}}))).into_response()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct FeedQuery {
+    after: Option<String>,
+    workflow: Option<String>,
+}
+
+/// Where to resume: the `Last-Event-ID` header (what a reconnecting EventSource sends),
+/// else `?after=`, else `None`.
+fn resume_point(headers: &HeaderMap, after: Option<&str>) -> Result<Option<u64>, FeedError> {
+    let header = headers.get("last-event-id").map(|v| (v.to_str().unwrap_or("?"), "Last-Event-ID"));
+    let Some((text, what)) = header.or(after.map(|a| (a, "after"))) else { return Ok(None) };
+    text.trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| FeedError::BadRequest(format!("{what}: {text:?} is not an event id (a non-negative integer)")))
+}
+
+fn event_json(e: &RunEvent) -> Value {
+    json!({
+        "run_id": e.run_id.to_string(),
+        "sequence": e.sequence,
+        "kind": e.kind,
+        "task_name": e.task_name,
+        "attempt": e.attempt,
+        "at": e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or_else(|_| Value::String(e.detail.clone())),
+    })
+}
+
+fn sse_event(id: u64, e: &RunEvent) -> Event {
+    Event::default().id(id.to_string()).event(&e.kind).data(event_json(e).to_string())
+}
+
+/// Ends the feed on shutdown or on a store error (logged; the client reconnects and resumes).
+fn served(
+    events: impl Stream<Item = Result<Event, EngineError>> + Send + 'static,
+    stop: CancellationToken,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + Send + 'static> {
+    let events = events
+        .take_while(|e| {
+            if let Err(err) = e {
+                tracing::warn!(error = %err, "live feed ended on an error");
+            }
+            std::future::ready(e.is_ok())
+        })
+        .filter_map(|e| std::future::ready(e.ok().map(Ok)))
+        .take_until(stop.cancelled_owned());
+    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+/// `GET /v1/runs/{id}/events`: the run's events after the resume sequence, live, ending
+/// after the run's last event once it is terminal.
+async fn run_feed(
+    State(feed): State<Feed>,
+    Path(id): Path<String>,
+    Query(q): Query<FeedQuery>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, FeedError> {
+    let tenant = tenant_of(&headers);
+    let run_id = parse_run_id("id", &id)?;
+    let after = resume_point(&headers, q.after.as_deref())?.unwrap_or(0);
+    let events = feed.engine.watch_run(&tenant, run_id, after).await?;
+    Ok(served(events.map(|e| e.map(|e| sse_event(e.sequence, &e))), feed.stop))
+}
+
+/// `GET /v1/events[?workflow=NAME]`: every event of the tenant's runs after the resume id
+/// (by default, from now on), in global id order, live.
+async fn tenant_feed(
+    State(feed): State<Feed>,
+    Query(q): Query<FeedQuery>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, FeedError> {
+    let tenant = tenant_of(&headers);
+    let start = resume_point(&headers, q.after.as_deref())?.map_or(FeedStart::Now, FeedStart::After);
+    let workflow = q.workflow.filter(|w| !w.is_empty());
+    let events = feed.engine.watch_events(&tenant, workflow, start).await?;
+    Ok(served(events.map(|e| e.map(|e| sse_event(e.id, &e.event))), feed.stop))
+}
