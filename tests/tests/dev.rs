@@ -130,14 +130,14 @@ fn runs_start_with_an_idempotency_key_and_read_back() {
 }
 
 #[tokio::test]
-async fn later_rpcs_say_what_is_missing() {
+async fn admin_and_schedule_rpcs_answer_and_errors_carry_their_codes() {
     let dir = tempfile::tempdir().unwrap();
     let dev: Braid = start_dev(dir.path());
     let mut runs = pb::run_service_client::RunServiceClient::new(dev.channel().await);
     let mut admin = pb::admin_service_client::AdminServiceClient::new(dev.channel().await);
-    let err = admin.list_queues(pb::ListQueuesRequest::default()).await.unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unimplemented);
-    assert!(err.message().contains("observability issue"), "{}", err.message());
+    // Queues are built: no task and no worker yet, so no queue.
+    let queues = admin.list_queues(pb::ListQueuesRequest::default()).await.unwrap().into_inner();
+    assert!(queues.queues.is_empty(), "{queues:?}");
     let mut schedules = pb::schedule_service_client::ScheduleServiceClient::new(dev.channel().await);
     // Schedules are built: the list answers (empty).
     let listed = schedules.list_schedules(pb::ListSchedulesRequest::default()).await.unwrap().into_inner();

@@ -166,6 +166,12 @@ async fn high_priority_tasks_start_before_a_low_priority_backlog() {
         high.push(c.trigger_on(&c.server, with(pb::Priority::High)).await);
     }
     assert_eq!(high[0].priority, pb::Priority::High as i32, "GetRun shows the priority");
+    // ListQueues sees the backlog, whatever its lanes, and that nobody serves it yet.
+    let mut admin = pb::admin_service_client::AdminServiceClient::new(c.server.channel().await);
+    let queues = admin.list_queues(pb::ListQueuesRequest::default()).await.unwrap().into_inner().queues;
+    let sleep = queues.iter().find(|q| q.task_type == "sleep").expect("a sleep queue");
+    assert_eq!((sleep.ready, sleep.leased, sleep.workers), (35, 0, 0), "{sleep:?}");
+    assert!(sleep.lag.is_some_and(|l| l.seconds > 0 || l.nanos > 0), "{sleep:?}");
     // The backlog is in the queue before any worker can take from it.
     let _w = c.worker("w", 1, "sleep", &[]);
     for r in low.iter().chain(&high) {

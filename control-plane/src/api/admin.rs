@@ -147,9 +147,23 @@ impl AdminService for AdminApi {
         Ok(Response::new(pb::PurgeDeadLettersResponse { purged: u32::try_from(purged).unwrap_or(u32::MAX) }))
     }
 
-    async fn list_queues(&self, _: Request<pb::ListQueuesRequest>) -> Result<Response<pb::ListQueuesResponse>, Status> {
-        Err(Status::unimplemented(
-            "AdminService.ListQueues is not implemented yet: queue depth and lag arrive with the observability issue",
-        ))
+    async fn list_queues(
+        &self,
+        req: Request<pb::ListQueuesRequest>,
+    ) -> Result<Response<pb::ListQueuesResponse>, Status> {
+        let tenant = tenant_of(&req);
+        let queues = self.engine.list_queues(&tenant).await?;
+        Ok(Response::new(pb::ListQueuesResponse {
+            queues: queues
+                .into_iter()
+                .map(|q| pb::QueueInfo {
+                    task_type: q.task_type,
+                    ready: q.ready,
+                    leased: q.leased,
+                    lag: Some(convert::duration(q.lag)),
+                    workers: q.workers,
+                })
+                .collect(),
+        }))
     }
 }

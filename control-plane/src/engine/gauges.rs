@@ -1,4 +1,4 @@
-//! The gauges collected periodically: queue depth and lag per task type, dead letters waiting, worker streams and slots.
+//! The gauges collected periodically (queue depth and lag per task type, dead letters waiting, worker streams and slots) and the queue summary of ListQueues.
 
 use super::{Engine, EngineError};
 use crate::metrics::WorkerSlots;
@@ -36,5 +36,44 @@ impl Engine {
             });
         self.metrics.engine().set_dead_letters(&dead);
         Ok(())
+    }
+}
+
+/// One queue (task type) of a tenant, as ListQueues shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueSummary {
+    pub task_type: String,
+    /// Ready and due.
+    pub ready: u64,
+    pub leased: u64,
+    /// Age of the oldest ready and due task.
+    pub lag: std::time::Duration,
+    /// Connected workers (on any control plane) serving the type.
+    pub workers: u32,
+}
+
+impl Engine {
+    /// Every task type of `tenant` with ready or leased tasks or a connected worker, by name.
+    pub async fn list_queues(&self, tenant: &crate::domain::records::Tenant) -> Result<Vec<QueueSummary>, EngineError> {
+        let conn = self.store.conn();
+        let now = dbtime::read(conn, self.store.backend(), self.now()).await?;
+        let mut out: BTreeMap<String, QueueSummary> = BTreeMap::new();
+        let entry = |t: &str| -> QueueSummary {
+            QueueSummary { task_type: t.to_owned(), ready: 0, leased: 0, lag: std::time::Duration::ZERO, workers: 0 }
+        };
+        for q in gauges::ready_queues(conn, now).await?.into_iter().filter(|q| q.tenant == tenant.as_str()) {
+            let e = out.entry(q.task_type.clone()).or_insert_with(|| entry(&q.task_type));
+            e.ready += q.depth;
+            e.lag = e.lag.max((now - q.oldest).to_std().unwrap_or_default());
+        }
+        for (t, n) in gauges::leased_by_type(conn, tenant.as_str()).await? {
+            out.entry(t.clone()).or_insert_with(|| entry(&t)).leased = n;
+        }
+        for w in self.connected_workers(tenant).await? {
+            for t in &w.task_types {
+                out.entry(t.clone()).or_insert_with(|| entry(t)).workers += 1;
+            }
+        }
+        Ok(out.into_values().collect())
     }
 }

@@ -1,4 +1,4 @@
-//! Grouped counts behind the periodic gauges: ready and due tasks by task type (queue depth and lag), waiting dead letters by workflow.
+//! Grouped counts behind the periodic gauges and ListQueues: ready and due tasks by task type (depth and lag), leased tasks, waiting dead letters by workflow.
 
 use super::StoreError;
 use super::entity::{dead_letter, task};
@@ -54,4 +54,19 @@ pub async fn waiting_dead_letters<C: ConnectionTrait>(c: &C) -> Result<Vec<(Stri
         .all(c)
         .await?;
     Ok(rows.into_iter().map(|(w, n)| (w, u64::try_from(n).unwrap_or(0))).collect())
+}
+
+/// Leased tasks of `tenant` by task type (over the partial index of leased tasks).
+pub async fn leased_by_type<C: ConnectionTrait>(c: &C, tenant: &str) -> Result<Vec<(String, u64)>, StoreError> {
+    let rows: Vec<(String, i64)> = task::Entity::find()
+        .select_only()
+        .column(task::Column::TaskType)
+        .column_as(Expr::from(Func::count(Expr::col(task::Column::Id))), "leased")
+        .filter(task::Column::TenantId.eq(tenant))
+        .filter(task::Column::State.eq(TaskState::Leased.as_str()))
+        .group_by(task::Column::TaskType)
+        .into_tuple()
+        .all(c)
+        .await?;
+    Ok(rows.into_iter().map(|(t, n)| (t, u64::try_from(n).unwrap_or(0))).collect())
 }
