@@ -91,7 +91,7 @@ async fn recorded_and_collected(db: &TestDb) {
     expect(&text, r#"braid_task_attempts_total{outcome="failed",task_type="qb"}"#, 1.0);
     expect(&text, r#"braid_task_schedule_to_start_seconds_count{task_type="qa"}"#, 3.0);
     expect(&text, r#"braid_task_execution_seconds_count{task_type="qa"}"#, 2.0);
-    expect(&text, r#"braid_dead_letters_total{workflow="doomed"}"#, 1.0);
+    expect(&text, r#"braid_dead_letters_total{error_type="injected",workflow="doomed"}"#, 1.0);
     expect(&text, r#"braid_dead_letters{workflow="doomed"}"#, 1.0);
     expect(&text, "braid_stale_results_total", 1.0);
 

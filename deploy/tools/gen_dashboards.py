@@ -141,6 +141,8 @@ failures = dashboard("braid-failures", "Braid / Failures",
            desc="Tasks that ran out of attempts and wait for redrive or purge (`braid dlq list`)."),
         ts("Dead-lettered by workflow", [(f"sum by (workflow) (increase(braid_dead_letters_total[{RI}]))", "{{workflow}}")],
            desc="Alert BraidDeadLettersGrowing fires when this grows."),
+        ts("Dead-lettered by workflow and error type", [(f"sum by (workflow, error_type) (increase(braid_dead_letters_total[{RI}]))", "{{workflow}} {{error_type}}")],
+           desc="The error type the worker reported (at most 32 distinct values per control plane; the rest count as `other`)."),
     ]),
     ("Attempts and retries", [
         ts("Failed attempts by task type", [(f'sum by (task_type, outcome) (rate(braid_task_attempts_total{{outcome=~"failed|lease_expired"}}[{RI}]))', "{{task_type}} {{outcome}}")], unit="ops"),

@@ -109,7 +109,7 @@ async fn every_family_is_exported_with_sensible_values() {
             (r#"braid_task_retries_total{task_type="fail"}"#, 1.0),
             (r#"braid_leases_expired_total{task_type="echo"}"#, 0.0),
             ("braid_stale_results_total", 0.0),
-            (r#"braid_dead_letters_total{workflow="m_dead"}"#, 1.0),
+            (r#"braid_dead_letters_total{error_type="injected",workflow="m_dead"}"#, 1.0),
             (r#"braid_dead_letters{workflow="m_dead"}"#, 1.0),
             (r#"braid_queue_depth{task_type="echo"}"#, 0.0),
             (r#"braid_queue_lag_seconds{task_type="echo"}"#, 0.0),

@@ -325,7 +325,7 @@ impl Engine {
             admitted = self.release_slots(&txn, tenant, &ended, now).await?;
         }
         txn.commit().await.map_err(StoreError::from)?;
-        self.count_batch(&work, &writes.tally, &run_ends, now);
+        self.count_batch(&work, &writes.tally, &writes.dead, &run_ends, now);
         writes.ready.append(&mut admitted.ready);
         self.publish(tenant, &writes.ready).await;
         if !admitted.evict.is_empty() {
@@ -439,6 +439,7 @@ impl Engine {
         &self,
         work: &BTreeMap<Uuid, RunWork>,
         tally: &[Tally],
+        dead: &[(Uuid, usize, TaskError)],
         run_ends: &[(Uuid, &str)],
         now: DateTime<Utc>,
     ) {
@@ -457,11 +458,13 @@ impl Engine {
             }
             match c.end {
                 "retry" => m.retry(task_type),
-                "failed" => {
-                    m.task_finished(task_type, "failed");
-                    m.dead_lettered(&w.run.workflow_name);
-                }
+                "failed" => m.task_finished(task_type, "failed"),
                 other => m.task_finished(task_type, other),
+            }
+        }
+        for (run_id, _, e) in dead {
+            if let Some(w) = work.get(run_id) {
+                m.dead_lettered(&w.run.workflow_name, &e.kind);
             }
         }
         for (run_id, outcome) in run_ends {

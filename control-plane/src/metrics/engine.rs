@@ -31,6 +31,32 @@ pub struct EngineMetrics {
     /// Label values given a gauge value before, so that one absent from a collection drops to 0.
     seen_types: Arc<Mutex<BTreeSet<String>>>,
     seen_workflows: Arc<Mutex<BTreeSet<String>>>,
+    /// Error types given as a label so far (at most [`MAX_ERROR_TYPES`]; later ones count as `other`).
+    error_types: Arc<Mutex<BTreeSet<String>>>,
+}
+
+/// Distinct `error_type` label values per process: error types are chosen by workers, so the
+/// label is bounded here (the full text is in `braid dlq list`).
+pub const MAX_ERROR_TYPES: usize = 32;
+
+/// `kind` as an `error_type` label: at most 64 characters of `[A-Za-z0-9_.:-]` (others become
+/// `_`), `unknown` when empty, `other` once [`MAX_ERROR_TYPES`] distinct values were given.
+fn error_type_label(seen: &Mutex<BTreeSet<String>>, kind: &str) -> String {
+    let clean: String = kind
+        .chars()
+        .take(64)
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-') { c } else { '_' })
+        .collect();
+    let clean = if clean.is_empty() { "unknown".to_owned() } else { clean };
+    let mut seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if seen.contains(&clean) {
+        return clean;
+    }
+    if seen.len() >= MAX_ERROR_TYPES {
+        return "other".to_owned();
+    }
+    seen.insert(clean.clone());
+    clean
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {
@@ -101,8 +127,8 @@ impl EngineMetrics {
             dead_lettered: counter(
                 r,
                 "braid_dead_letters_total",
-                "Tasks sent to the dead-letter queue, by workflow.",
-                &["workflow"],
+                "Tasks sent to the dead-letter queue, by workflow and error type (bounded: see MAX_ERROR_TYPES).",
+                &["workflow", "error_type"],
             )?,
             dead_letters: register(
                 r,
@@ -143,6 +169,7 @@ impl EngineMetrics {
             )?,
             seen_types: Arc::default(),
             seen_workflows: Arc::default(),
+            error_types: Arc::default(),
         };
         for outcome in ["fired", "skipped", "missed"] {
             m.cron_ticks.with_label_values(&[outcome]);
@@ -189,8 +216,9 @@ impl EngineMetrics {
         self.stale_results.inc_by(n);
     }
 
-    pub fn dead_lettered(&self, workflow: &str) {
-        self.dead_lettered.with_label_values(&[workflow]).inc();
+    pub fn dead_lettered(&self, workflow: &str, error_type: &str) {
+        let error_type = error_type_label(&self.error_types, error_type);
+        self.dead_lettered.with_label_values(&[workflow, error_type.as_str()]).inc();
     }
 
     pub fn republished(&self, n: u64) {
@@ -242,5 +270,24 @@ impl EngineMetrics {
                 seen.insert(w.clone());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod error_type_tests {
+    use super::*;
+
+    #[test]
+    fn error_type_labels_are_cleaned_and_bounded() {
+        let seen = Mutex::new(BTreeSet::new());
+        assert_eq!(error_type_label(&seen, "ValueError"), "ValueError");
+        assert_eq!(error_type_label(&seen, "bad type/with spaces"), "bad_type_with_spaces");
+        assert_eq!(error_type_label(&seen, ""), "unknown");
+        assert_eq!(error_type_label(&seen, &"x".repeat(100)).len(), 64);
+        for i in 0..MAX_ERROR_TYPES {
+            error_type_label(&seen, &format!("kind{i}"));
+        }
+        assert_eq!(error_type_label(&seen, "one-too-many"), "other");
+        assert_eq!(error_type_label(&seen, "ValueError"), "ValueError", "known ones keep their label");
     }
 }
