@@ -64,8 +64,21 @@ fn run_json(r: &pb::Run) -> Value {
         "created_at": ts(r.created_at.as_ref()), "started_at": ts(r.started_at.as_ref()),
         "finished_at": ts(r.finished_at.as_ref()),
         "reason": (!r.reason.is_empty()).then_some(&r.reason),
+        "priority": priority(r.priority),
+        "concurrency_key": (!r.concurrency_key.is_empty()).then_some(&r.concurrency_key),
+        "schedule_id": (!r.schedule_id.is_empty()).then_some(&r.schedule_id),
+        "scheduled_for": ts(r.scheduled_for.as_ref()),
         "tasks": r.tasks.iter().map(task_json).collect::<Vec<_>>(),
     })
+}
+
+/// A run's priority by name (unspecified reads as normal).
+fn priority(p: i32) -> &'static str {
+    match pb::Priority::try_from(p) {
+        Ok(pb::Priority::High) => "high",
+        Ok(pb::Priority::Low) => "low",
+        Ok(pb::Priority::Normal | pb::Priority::Unspecified) | Err(_) => "normal",
+    }
 }
 
 fn print_json(v: &Value) {
@@ -106,6 +119,15 @@ pub fn print_run(r: &pb::Run, created: Option<bool>, out: Output) {
             outln!("created   {}", text(&ts(r.created_at.as_ref())));
             if !r.idempotency_key.is_empty() {
                 outln!("key       {}", r.idempotency_key);
+            }
+            if priority(r.priority) != "normal" {
+                outln!("priority  {}", priority(r.priority));
+            }
+            if !r.concurrency_key.is_empty() {
+                outln!("conc key  {}", r.concurrency_key);
+            }
+            if !r.schedule_id.is_empty() {
+                outln!("schedule  {} tick {}", r.schedule_id, text(&ts(r.scheduled_for.as_ref())));
             }
             outln!("input     {}", r.input_json);
             if !r.output_json.is_empty() {
