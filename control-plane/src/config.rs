@@ -71,6 +71,9 @@ pub struct ExecArgs {
     /// How often finished runs past their retention are looked for (and deleted in batches).
     #[arg(long, env = "BRAID_RETENTION_INTERVAL", value_name = "DURATION", default_value = "1m", value_parser = humantime::parse_duration)]
     pub retention_interval: std::time::Duration,
+    /// A ready task due this long is offered ahead of newer work (its type's high-priority lane), so low priority never starves.
+    #[arg(long, env = "BRAID_PRIORITY_AGING", value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub priority_aging: std::time::Duration,
 }
 
 impl Default for ExecArgs {
@@ -82,6 +85,7 @@ impl Default for ExecArgs {
             reaper_interval: d.reaper_interval,
             retention: d.retention,
             retention_interval: d.retention_interval,
+            priority_aging: d.priority_aging,
         }
     }
 }
@@ -120,6 +124,7 @@ impl ExecArgs {
         s.reaper_interval = self.reaper_interval;
         s.retention = self.retention;
         s.retention_interval = self.retention_interval;
+        s.priority_aging = self.priority_aging;
         Ok(s)
     }
 }

@@ -48,7 +48,8 @@ async fn stored(db: &TestDb) -> Vec<FeedEvent> {
 }
 
 /// Moves the manual clock (SQLite's "now") past the settle window, then waits (bounded) until
-/// the feed after `after` has settled `n` events (PostgreSQL settles by its own clock).
+/// the feed after `after` has settled `n` events (PostgreSQL settles once no older transaction
+/// is still writing, by its own clock).
 async fn settled_after(e: &Engine, clock: &ManualClock, after: u64, n: usize) -> Vec<FeedEvent> {
     clock.advance(SETTLED);
     let deadline = tokio::time::Instant::now() + SETTLE * 10;
@@ -82,7 +83,11 @@ async fn settled_events_in_id_order_resumable_and_filtered(db: &TestDb) {
         e.put_workflow(&tenant(), &yaml(&flow(w))).await.unwrap();
     }
     let (ra, rb, ra2) = (trigger(&e, "fa").await, trigger(&e, "fb").await, trigger(&e, "fa").await);
-    assert!(e.settled_events(&tenant(), None, 0, 100).await.unwrap().is_empty(), "young events are held back");
+    if db.store.backend() == braid_control_plane::store::Backend::Sqlite {
+        // SQLite holds events back by age; PostgreSQL only behind a transaction still writing
+        // (a_late_commit_below_a_visible_id_is_not_skipped_postgres).
+        assert!(e.settled_events(&tenant(), None, 0, 100).await.unwrap().is_empty(), "young events are held back");
+    }
     let committed = stored(db).await;
     assert!(committed.len() >= 6, "every run's creation events: {committed:?}");
     let all = settled_after(&e, &clock, 0, committed.len()).await;

@@ -13,12 +13,13 @@ mod m20261130_000002_dispatch;
 mod m20261130_000003_lean_indexes;
 mod m20261130_000004_flow_control;
 mod m20261130_000005_trace_context;
+mod m20261130_000006_event_insert_time;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 /// Name of the newest migration: the schema version this build expects.
-pub const LATEST_MIGRATION: &str = "m20261130_000005_trace_context";
+pub const LATEST_MIGRATION: &str = "m20261130_000006_event_insert_time";
 
 /// Applies and reverts Braid's schema (`Migrator::up(&db, None)`, `Migrator::down(&db, None)`).
 #[derive(Debug)]
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000003_lean_indexes::Migration),
             Box::new(m20261130_000004_flow_control::Migration),
             Box::new(m20261130_000005_trace_context::Migration),
+            Box::new(m20261130_000006_event_insert_time::Migration),
         ]
     }
 }

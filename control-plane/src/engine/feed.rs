@@ -12,14 +12,14 @@ use uuid::Uuid;
 pub const POLL: Duration = Duration::from_millis(200);
 /// Events read per look.
 const BATCH: u64 = 500;
-/// How old an event must be before the all-runs feed hands it out. Global ids are taken at
-/// insert but transactions commit out of order, so a reader that only asked `id > last` could
-/// pass over an event whose transaction commits late. Events are stamped no later than their
-/// transaction's start (PostgreSQL's `now()`, or the engine's clock just before `BEGIN`), so
-/// holding each back until it is `SETTLE` old by the database clock means a transaction that
-/// commits within `SETTLE` of its stamp is never passed over (see "Live feed" in
-/// docs/architecture.md for the assumption and its limits).
+/// How old (by the engine's clock) an event must be before the all-runs feed hands it out on
+/// SQLite, where one connection writes and commits in id order anyway.
 pub const SETTLE: Duration = Duration::from_secs(1);
+/// On PostgreSQL, global ids are taken at insert but transactions commit out of order, so a
+/// reader that only asked `id > last` could pass over an event whose transaction commits late.
+/// The feed hands out events inserted before the oldest transaction still writing started (by
+/// the server's clock, less this margin): every id such a transaction commits is larger.
+pub const WRITER_MARGIN: Duration = Duration::from_millis(10);
 
 /// Where an all-runs feed begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,8 +131,13 @@ impl Engine {
         Ok(events::since(self.store.conn(), tenant, workflow, after, self.settled(), limit).await?)
     }
 
-    /// Events stamped `SETTLE` before the database's "now" (the engine's clock on SQLite).
+    /// Which events the all-runs feed may hand out: on PostgreSQL those inserted before the
+    /// oldest transaction still writing began (so none can commit below them later); on SQLite
+    /// (one writer) those stamped `SETTLE` before the engine's clock.
     fn settled(&self) -> Settled {
-        Settled::Before { now: self.db_now(self.now()), settle: SETTLE }
+        match self.store.backend() {
+            crate::store::Backend::Postgres => Settled::BeforeWriters { margin: WRITER_MARGIN },
+            crate::store::Backend::Sqlite => Settled::Before { now: self.db_now(self.now()), settle: SETTLE },
+        }
     }
 }

@@ -150,7 +150,16 @@ fn event(m: run_event::Model) -> Result<RunEvent, StoreError> {
 /// `now` (the database clock on PostgreSQL), or all committed ones.
 #[derive(Debug, Clone, Copy)]
 pub enum Settled {
-    Before { now: DbNow, settle: Duration },
+    Before {
+        now: DbNow,
+        settle: Duration,
+    },
+    /// PostgreSQL: inserted (`run_events.inserted_at`, the server's clock) `margin` before both
+    /// now and the start of the oldest transaction that is still writing: such an event's id is
+    /// below every id that any transaction in flight can still commit.
+    BeforeWriters {
+        margin: Duration,
+    },
     All,
 }
 
@@ -160,6 +169,12 @@ impl Settled {
             Settled::Before { now, settle } => {
                 Condition::all().add(Expr::col((run_event::Entity, run_event::Column::CreatedAt)).lt(now.minus(settle)))
             }
+            Settled::BeforeWriters { margin } => Condition::all().add(Expr::cust_with_values(
+                "run_events.inserted_at < LEAST(clock_timestamp(), COALESCE((SELECT min(a.xact_start) \
+                 FROM pg_stat_activity a WHERE a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid()), \
+                 'infinity'::timestamptz)) - make_interval(secs => $1)",
+                [margin.as_secs_f64()],
+            )),
             Settled::All => Condition::all(),
         }
     }
