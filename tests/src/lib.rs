@@ -258,3 +258,56 @@ pub fn wait_for_ledger(path: &Path, deadline: Duration, what: &str, pred: impl F
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A `braid-example-worker --metrics-listen 127.0.0.1:0`, killed on drop.
+pub struct MetricsWorker {
+    child: Child,
+    pub metrics: SocketAddr,
+}
+
+impl MetricsWorker {
+    /// Starts the worker and waits until it printed `metrics http://ADDR` and `worker NAME connected`.
+    pub fn start(endpoint: &str, name: &str, slots: u32, types: &str) -> Self {
+        let mut child = Command::new(worker_bin())
+            .args(["--endpoint", endpoint, "--name", name, "--slots", &slots.to_string(), "--types", types])
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn braid-example-worker");
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut metrics, mut connected) = (None, false);
+        let want = format!("worker {name} connected");
+        while metrics.is_none() || !connected {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) if line.trim() == want => connected = true,
+                Ok(line) => {
+                    if let Some(a) = line.trim().strip_prefix("metrics http://") {
+                        metrics = Some(a.parse().expect("metrics address"));
+                    }
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    panic!("worker {name} did not print its metrics address and connect (--metrics-listen): {e}");
+                }
+            }
+        }
+        Self { child, metrics: metrics.unwrap() }
+    }
+}
+
+impl Drop for MetricsWorker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

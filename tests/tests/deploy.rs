@@ -2,10 +2,9 @@
 //! scrapes a running `braid dev` and evaluates the shipped rules; every metric name the dashboards
 //! and rules use is one the binary exports; the Grafana dashboards are well-formed.
 
-use braid_e2e::{Braid, ExampleWorker, braid, repo_root, stderr, tool, wait_for_ledger, worker_bin};
+use braid_e2e::{Braid, ExampleWorker, MetricsWorker, braid, repo_root, stderr, tool, wait_for_ledger};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -381,59 +380,6 @@ fn scrape(addr: SocketAddr) -> BTreeMap<String, String> {
     }
 }
 
-/// A `braid-example-worker --metrics-listen 127.0.0.1:0`, killed on drop.
-struct MetricsWorker {
-    child: Child,
-    metrics: SocketAddr,
-}
-
-impl MetricsWorker {
-    /// Starts the worker and waits until it printed `metrics http://ADDR` and `worker NAME connected`.
-    fn start(endpoint: &str, name: &str, types: &str) -> Self {
-        let mut child = Command::new(worker_bin())
-            .args(["--endpoint", endpoint, "--name", name, "--slots", "2", "--types", types])
-            .args(["--metrics-listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn braid-example-worker");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stdout = child.stdout.take().expect("piped");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (mut metrics, mut connected) = (None, false);
-        let want = format!("worker {name} connected");
-        while metrics.is_none() || !connected {
-            match rx.recv_timeout(Duration::from_secs(30)) {
-                Ok(line) if line.trim() == want => connected = true,
-                Ok(line) => {
-                    if let Some(a) = line.trim().strip_prefix("metrics http://") {
-                        metrics = Some(a.parse().expect("metrics address"));
-                    }
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    panic!("worker {name} did not print its metrics address and connect (--metrics-listen): {e}");
-                }
-            }
-        }
-        Self { child, metrics: metrics.unwrap() }
-    }
-}
-
-impl Drop for MetricsWorker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn apply_and_trigger(dev: &Braid, dir: &Path, name: &str, yaml: &str, input: &str) {
     let file = dir.join(format!("{name}.yaml"));
     std::fs::write(&file, yaml).unwrap();
@@ -461,7 +407,7 @@ fn dashboards_and_rules_use_only_metrics_the_binary_exports() {
     // the demo run, a retried and dead-lettered task, and a lease that expires.
     let dir = tempfile::tempdir().unwrap();
     let dev = dev_with_demo(&dir.path().join("data"));
-    let w = MetricsWorker::start(&dev.endpoint(), "deploy-fail", "fail,echo");
+    let w = MetricsWorker::start(&dev.endpoint(), "deploy-fail", 2, "fail,echo");
     apply_and_trigger(
         &dev,
         dir.path(),

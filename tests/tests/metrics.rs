@@ -2,12 +2,11 @@
 //! that dead-letters, every `braid_*` family is exported with sensible values; the worker's own
 //! `/metrics` counts what it handled.
 
+use braid_e2e::MetricsWorker;
 use braid_e2e::cluster::Cluster;
-use braid_e2e::worker_bin;
 use serde_json::json;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long the server's gauges (collected every 5 s) and counters may take to show a run.
@@ -42,50 +41,10 @@ fn scrape_until(addr: SocketAddr, wants: &[(&str, f64)]) -> String {
     }
 }
 
-/// A `braid-example-worker` serving `/metrics` on a free port: its address, once it connected.
-struct MetricsWorker {
-    child: Child,
-    metrics: SocketAddr,
-}
-
-impl MetricsWorker {
-    fn start(endpoint: &str, name: &str, types: &str) -> Self {
-        let mut child = Command::new(worker_bin())
-            .args(["--endpoint", endpoint, "--name", name, "--slots", "4", "--types", types])
-            .args(["--metrics-listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn worker");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut metrics = None;
-        for line in lines.by_ref() {
-            let line = line.expect("worker stdout");
-            if let Some(a) = line.strip_prefix("metrics http://") {
-                metrics = Some(a.trim().parse().expect("metrics address"));
-            }
-            if line.trim() == format!("worker {name} connected") {
-                break;
-            }
-        }
-        // Keep reading (and dropping) its output so that it never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Self { child, metrics: metrics.expect("the worker printed its metrics address before connecting") }
-    }
-}
-
-impl Drop for MetricsWorker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_family_is_exported_with_sensible_values() {
     let c = Cluster::start().await;
-    let w = MetricsWorker::start(&c.server.endpoint(), "mw", "echo,fail");
+    let w = MetricsWorker::start(&c.server.endpoint(), "mw", 4, "echo,fail");
     c.apply("name: m_ok\ntasks:\n  - {name: a, task_type: echo}\n  - {name: b, task_type: echo, depends_on: [a]}\n");
     c.apply("name: m_dead\ntasks:\n  - {name: f, task_type: fail, retry: {max_attempts: 2, initial_backoff: 10ms, jitter: false}}\n");
     let ok = c.trigger("m_ok", json!({"x": 1})).await;

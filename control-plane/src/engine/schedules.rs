@@ -98,25 +98,8 @@ impl Engine {
         check_spec(spec)?;
         self.require_workflow(tenant, &spec.workflow_name).await?;
         let now = self.now();
-        let s = Schedule {
-            id: Uuid::now_v7(),
-            name: spec.name.trim().to_owned(),
-            workflow_name: spec.workflow_name.clone(),
-            cron: spec.cron.trim().to_owned(),
-            timezone: spec.timezone.trim().to_owned(),
-            input_json: if spec.input_json.trim().is_empty() { "{}".to_owned() } else { spec.input_json.clone() },
-            overlap: spec.overlap,
-            paused: spec.paused,
-            start_at: spec.start_at,
-            end_at: spec.end_at,
-            catchup_window: spec.catchup_window.unwrap_or(DEFAULT_CATCHUP_WINDOW),
-            catchup: spec.catchup,
-            priority: spec.priority,
-            // Ticks before creation are not caught up (backfill fires past ticks).
-            last_tick: Some(now),
-            created_at: now,
-            updated_at: now,
-        };
+        // Ticks before creation are not caught up (backfill fires past ticks).
+        let s = schedule_from(spec, Uuid::now_v7(), Some(now), now, now);
         schedules::insert(self.store.conn(), tenant, &s).await.map_err(name_taken(&s.name))?;
         Ok(self.view(s))
     }
@@ -152,23 +135,8 @@ impl Engine {
         self.require_workflow(tenant, &spec.workflow_name).await?;
         let old = schedules::get(self.store.conn(), tenant, id).await?.ok_or_else(|| not_found(id))?;
         let now = self.now();
-        let s = Schedule {
-            name: spec.name.trim().to_owned(),
-            workflow_name: spec.workflow_name.clone(),
-            cron: spec.cron.trim().to_owned(),
-            timezone: spec.timezone.trim().to_owned(),
-            input_json: if spec.input_json.trim().is_empty() { "{}".to_owned() } else { spec.input_json.clone() },
-            overlap: spec.overlap,
-            paused: spec.paused,
-            start_at: spec.start_at,
-            end_at: spec.end_at,
-            catchup_window: spec.catchup_window.unwrap_or(DEFAULT_CATCHUP_WINDOW),
-            catchup: spec.catchup,
-            priority: spec.priority,
-            last_tick: Some(old.last_tick.map_or(now, |t| t.max(now))),
-            updated_at: now,
-            ..old
-        };
+        let last_tick = Some(old.last_tick.map_or(now, |t| t.max(now)));
+        let s = schedule_from(spec, old.id, last_tick, old.created_at, now);
         if !schedules::update(self.store.conn(), tenant, &s).await.map_err(name_taken(&s.name))? {
             return Err(not_found(id));
         }
@@ -195,5 +163,33 @@ impl Engine {
     /// Deletes the schedule; the runs it made stay.
     pub async fn delete_schedule(&self, tenant: &Tenant, id: Uuid) -> Result<(), EngineError> {
         if schedules::delete(self.store.conn(), tenant, id).await? { Ok(()) } else { Err(not_found(id)) }
+    }
+}
+
+/// The schedule `spec` describes, with its identity and bookkeeping.
+fn schedule_from(
+    spec: &ScheduleSpec,
+    id: Uuid,
+    last_tick: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Schedule {
+    Schedule {
+        id,
+        name: spec.name.trim().to_owned(),
+        workflow_name: spec.workflow_name.clone(),
+        cron: spec.cron.trim().to_owned(),
+        timezone: spec.timezone.trim().to_owned(),
+        input_json: if spec.input_json.trim().is_empty() { "{}".to_owned() } else { spec.input_json.clone() },
+        overlap: spec.overlap,
+        paused: spec.paused,
+        start_at: spec.start_at,
+        end_at: spec.end_at,
+        catchup_window: spec.catchup_window.unwrap_or(DEFAULT_CATCHUP_WINDOW),
+        catchup: spec.catchup,
+        priority: spec.priority,
+        last_tick,
+        created_at,
+        updated_at: now,
     }
 }

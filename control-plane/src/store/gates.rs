@@ -202,15 +202,10 @@ pub async fn remove<C: ConnectionTrait>(c: &C, tenant: &Tenant, run_ids: &[Uuid]
     if run_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = run_gate::Entity::find()
+    let rows = run_gate::Entity::delete_many()
         .filter(run_gate::Column::TenantId.eq(tenant.as_str()))
         .filter(run_gate::Column::RunId.is_in(run_ids.iter().copied()))
-        .all(c)
-        .await?;
-    run_gate::Entity::delete_many()
-        .filter(run_gate::Column::TenantId.eq(tenant.as_str()))
-        .filter(run_gate::Column::RunId.is_in(run_ids.iter().copied()))
-        .exec(c)
+        .exec_with_returning(c)
         .await?;
     let mut names: Vec<String> = rows.into_iter().map(|g| g.workflow_name).collect();
     names.sort();
