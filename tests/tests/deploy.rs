@@ -2,11 +2,11 @@
 //! scrapes a running `braid dev` and evaluates the shipped rules; every metric name the dashboards
 //! and rules use is one the binary exports; the Grafana dashboards are well-formed.
 
+use braid_e2e::http_get;
 use braid_e2e::{Braid, ExampleWorker, MetricsWorker, braid, repo_root, stderr, tool, wait_for_ledger};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,27 +25,6 @@ type Series = Vec<(BTreeMap<String, String>, f64)>;
 
 /// Names and the files (relative to the repository) that use each.
 type Uses = BTreeMap<String, BTreeSet<String>>;
-
-// --- a tiny HTTP/1.0 client (no HTTP crate in this crate's dependencies) ---------------------
-
-/// GET `path` (with its query) from `addr`; returns the status code and the body.
-fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
-    let mut s =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    // HTTP/1.0: the server answers without chunked encoding and closes the connection.
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\n\r\n").map_err(|e| format!("write: {e}"))?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| format!("read from {addr}: {e}"))?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| format!("no header end in {text:?}"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("bad status line in {head:?}"))?;
-    Ok((status, body.to_owned()))
-}
 
 fn urlencode(s: &str) -> String {
     s.bytes()

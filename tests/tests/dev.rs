@@ -183,6 +183,12 @@ async fn braid_dev_runs_its_demo_workflow_to_success_with_no_other_process() {
     assert_eq!((workers[0].name.as_str(), workers[0].sdk_language.as_str()), ("braid-dev-demo", "rust"));
     assert_eq!((workers[0].slots, workers[0].free_slots), (4, 4), "an idle worker has every slot free");
     drop(admin);
+    let (code, page) = braid_e2e::http_get(dev.http, "/").unwrap();
+    assert_eq!(code, 200, "braid dev serves the dashboard at /");
+    assert!(page.contains("/ui/app.js"), "{page}");
+    let (code, body) = braid_e2e::http_get(dev.http, "/api/v1/runs?workflow=braid-demo").unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(r#""state":"succeeded""#), "{body}");
     let status = dev.terminate(Duration::from_secs(20));
     assert!(status.success(), "braid dev should exit cleanly on SIGTERM, got {status}");
 }

@@ -29,6 +29,7 @@ fn filter(f: Option<pb::DeadLetterFilter>) -> Result<DeadLetterFilter, EngineErr
         error_type: some(f.error_type),
         created_after: convert::optional_timestamp("filter.created_after", f.created_after)?,
         created_before: convert::optional_timestamp("filter.created_before", f.created_before)?,
+        run_id: None,
     })
 }
 

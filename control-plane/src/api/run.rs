@@ -101,6 +101,7 @@ impl RunService for RunApi {
                     EngineError::invalid("schedule_id", format!("{id:?} is not a schedule id (a UUID)"))
                 })?),
             },
+            ..RunFilter::default()
         };
         let page = r.page.unwrap_or_default();
         let out = self.engine.list_runs(&tenant, &filter, page.page_size, &page.page_token).await?;

@@ -58,6 +58,7 @@ impl Listeners {
     pub fn announce(&self) {
         println!("gRPC  {}", self.grpc_addr());
         println!("HTTP  http://{}", self.http_addr());
+        println!("UI    http://{}/  (the dashboard)", self.http_addr());
     }
 }
 
@@ -121,7 +122,7 @@ pub async fn serve(engine: Engine, listeners: Listeners, shutdown: CancellationT
     });
     let (stop, failed, feed_engine) = (servers_stop.clone(), shutdown.clone(), engine.clone());
     servers.spawn("http-server", async move {
-        let routes = http::router(metrics).merge(http::sse::routes(feed_engine, stop.clone()));
+        let routes = http::router(metrics, feed_engine, stop.clone());
         let result =
             axum::serve(http, routes).with_graceful_shutdown(stop.cancelled_owned()).await.map_err(|e| e.to_string());
         failed.cancel();

@@ -149,6 +149,10 @@ pub struct RunFilter {
     pub created_before: Option<DateTime<Utc>>,
     /// Only runs made by this schedule.
     pub schedule_id: Option<Uuid>,
+    pub trigger_source: Option<TriggerSource>,
+    pub idempotency_key: Option<String>,
+    /// Only this run (a search by id that keeps the other filters).
+    pub run_id: Option<Uuid>,
 }
 
 /// Position after the last item of a page of runs (newest first).

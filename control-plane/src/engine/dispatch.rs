@@ -104,12 +104,10 @@ impl Engine {
         for t in leased {
             let run = runs.get(&t.run_id).ok_or_else(|| StoreError::Corrupt(format!("task {} has no run", t.id)))?;
             let depends_on: Vec<String> = serde_json::from_str(&t.depends_on).map_err(crate::store::corrupt)?;
-            let mut deps = Map::new();
-            for d in &depends_on {
-                let output = outputs.get(&(t.run_id, d.clone())).map_or(Value::Null, |o| parse_or_string(o));
-                deps.insert(d.clone(), output);
-            }
-            let input = json!({"input": parse_or_string(&run.run.input), "deps": deps});
+            let input = task_input(
+                &run.run.input,
+                depends_on.iter().map(|d| (d.as_str(), outputs.get(&(t.run_id, d.clone())).map(String::as_str))),
+            );
             let timeout = chrono::Duration::milliseconds(t.timeout_ms);
             let attempt = u32::try_from(t.attempt).map_err(crate::store::corrupt)?;
             // Ends at once (the span is the lease); the worker's span is its child.
@@ -132,6 +130,14 @@ impl Engine {
 }
 
 /// A stored JSON document as a value (stored payloads were validated; a string fallback keeps bad data visible).
+/// A task's input as its worker receives it: `{"input": run input, "deps": {"dependency": its
+/// output (null if it has none), …}}`.
+pub fn task_input<'a>(run_input: &str, deps: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Value {
+    let deps: Map<String, Value> =
+        deps.into_iter().map(|(d, o)| (d.to_owned(), o.map_or(Value::Null, parse_or_string))).collect();
+    json!({"input": parse_or_string(run_input), "deps": deps})
+}
+
 fn parse_or_string(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_owned()))
 }

@@ -1,27 +1,36 @@
-//! The HTTP port: `/healthz`, `/metrics` (Prometheus text), the live feed (`sse`), and an index of what is served.
+//! The HTTP port: `/healthz`, `/metrics` (Prometheus text), the live feed (`sse`), the dashboard's JSON API (`api`) and the dashboard itself (`dashboard`).
 
+use crate::domain::records::Tenant;
+use crate::engine::Engine;
 use axum::Router;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, header};
 use axum::routing::get;
+use tokio_util::sync::CancellationToken;
 
+pub mod api;
+pub mod dashboard;
+pub mod error;
 pub mod sse;
 pub use crate::metrics::Metrics;
 
-/// The HTTP routes.
-pub fn router(metrics: Metrics) -> Router {
-    Router::new().route("/", get(index)).route("/healthz", get(|| async { "ok\n" })).route(
-        "/metrics",
-        get(move || {
-            let body = metrics.render();
-            async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body) }
-        }),
-    )
+/// Every route of the HTTP port; open live feeds end when `stop` is cancelled.
+pub fn router(metrics: Metrics, engine: Engine, stop: CancellationToken) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let body = metrics.render();
+                async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body) }
+            }),
+        )
+        .merge(sse::routes(engine.clone(), stop))
+        .merge(api::routes(engine))
+        .merge(dashboard::routes())
 }
 
-async fn index() -> impl IntoResponse {
-    format!(
-        "Braid control plane {}\n\n/healthz  liveness\n/metrics  Prometheus metrics\n/v1/runs/ID/events  a run's events (Server-Sent Events)\n/v1/events  every run's events (Server-Sent Events, ?workflow=NAME)\n\nThe gRPC API is on the gRPC port; try `braid workflow list` or grpcurl.\n",
-        crate::VERSION
-    )
+/// The tenant an HTTP request acts for. Until API tokens exist (see the security issue),
+/// every request acts for the default tenant, as in `api::tenant_of`.
+pub(crate) fn tenant_of(_headers: &HeaderMap) -> Tenant {
+    Tenant::default_tenant()
 }

@@ -1,15 +1,17 @@
 //! The live feed over HTTP: `GET /v1/runs/{id}/events` and `GET /v1/events` as Server-Sent Events.
 
-use crate::domain::records::{RunEvent, Tenant};
+use super::error::HttpError;
+use super::tenant_of;
+use crate::domain::records::RunEvent;
 use crate::engine::feed::FeedStart;
 use crate::engine::runs::parse_run_id;
 use crate::engine::{Engine, EngineError};
+use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -35,38 +37,6 @@ pub fn routes(engine: Engine, stop: CancellationToken) -> Router {
         .with_state(Feed { engine, stop })
 }
 
-/// The tenant an HTTP request acts for. Until API tokens exist (see the security issue),
-/// every request acts for the default tenant, as in `api::tenant_of`.
-fn tenant_of(_headers: &HeaderMap) -> Tenant {
-    Tenant::default_tenant()
-}
-
-/// Why a feed could not start: a JSON body with the status.
-#[derive(Debug, thiserror::Error)]
-enum FeedError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-}
-
-impl IntoResponse for FeedError {
-    fn into_response(self) -> Response {
-        let (status, code) = match &self {
-            FeedError::BadRequest(_) | FeedError::Engine(EngineError::InvalidArgument { .. }) => {
-                (StatusCode::BAD_REQUEST, "invalid_argument")
-            }
-            FeedError::Engine(EngineError::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found"),
-            FeedError::Engine(EngineError::Store(e)) => {
-                tracing::error!(error = %e, "live feed could not read the store");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-            }
-            FeedError::Engine(_) => (StatusCode::BAD_REQUEST, "failed_precondition"),
-        };
-        (status, Json(json!({"error": {"code": code, "message": self.to_string()}}))).into_response()
-    }
-}
-
 #[derive(Debug, Deserialize)]
 struct FeedQuery {
     after: Option<String>,
@@ -75,16 +45,16 @@ struct FeedQuery {
 
 /// Where to resume: the `Last-Event-ID` header (what a reconnecting EventSource sends),
 /// else `?after=`, else `None`.
-fn resume_point(headers: &HeaderMap, after: Option<&str>) -> Result<Option<u64>, FeedError> {
+fn resume_point(headers: &HeaderMap, after: Option<&str>) -> Result<Option<u64>, HttpError> {
     let header = headers.get("last-event-id").map(|v| (v.to_str().unwrap_or("?"), "Last-Event-ID"));
     let Some((text, what)) = header.or(after.map(|a| (a, "after"))) else { return Ok(None) };
     text.trim()
         .parse()
         .map(Some)
-        .map_err(|_| FeedError::BadRequest(format!("{what}: {text:?} is not an event id (a non-negative integer)")))
+        .map_err(|_| HttpError::bad(what, format!("{text:?} is not an event id (a non-negative integer)")))
 }
 
-fn event_json(e: &RunEvent) -> Value {
+pub(super) fn event_json(e: &RunEvent) -> Value {
     json!({
         "run_id": e.run_id.to_string(),
         "sequence": e.sequence,
@@ -124,7 +94,7 @@ async fn run_feed(
     Path(id): Path<String>,
     Query(q): Query<FeedQuery>,
     headers: HeaderMap,
-) -> Result<impl IntoResponse, FeedError> {
+) -> Result<impl IntoResponse, HttpError> {
     let tenant = tenant_of(&headers);
     let run_id = parse_run_id("id", &id)?;
     let after = resume_point(&headers, q.after.as_deref())?.unwrap_or(0);
@@ -138,7 +108,7 @@ async fn tenant_feed(
     State(feed): State<Feed>,
     Query(q): Query<FeedQuery>,
     headers: HeaderMap,
-) -> Result<impl IntoResponse, FeedError> {
+) -> Result<impl IntoResponse, HttpError> {
     let tenant = tenant_of(&headers);
     let start = resume_point(&headers, q.after.as_deref())?.map_or(FeedStart::Now, FeedStart::After);
     let workflow = q.workflow.filter(|w| !w.is_empty());

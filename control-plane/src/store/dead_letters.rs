@@ -31,6 +31,8 @@ pub struct DeadLetterFilter {
     pub error_type: Option<String>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+    /// Only the dead letters of this run.
+    pub run_id: Option<Uuid>,
 }
 
 /// A dead letter about to be recorded.
@@ -113,6 +115,9 @@ pub async fn list<C: ConnectionTrait>(
     }
     if let Some(t) = filter.created_before {
         q = q.filter(dead_letter::Column::CreatedAt.lt(t));
+    }
+    if let Some(r) = filter.run_id {
+        q = q.filter(dead_letter::Column::RunId.eq(r));
     }
     if let Some(after) = after {
         q = q.filter(dead_letter::Column::Id.lt(after));

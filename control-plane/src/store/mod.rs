@@ -7,6 +7,7 @@ pub mod entity;
 pub mod events;
 pub mod gates;
 pub mod gauges;
+pub mod insight;
 pub mod leader;
 pub mod leases;
 pub mod progress;

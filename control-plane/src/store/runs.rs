@@ -203,6 +203,15 @@ pub async fn list<C: ConnectionTrait>(
     if let Some(t) = filter.created_before {
         q = q.filter(run::Column::CreatedAt.lt(t));
     }
+    if let Some(s) = filter.trigger_source {
+        q = q.filter(run::Column::TriggerSource.eq(s.as_str()));
+    }
+    if let Some(k) = &filter.idempotency_key {
+        q = q.filter(run::Column::IdempotencyKey.eq(k.as_str()));
+    }
+    if let Some(id) = filter.run_id {
+        q = q.filter(run::Column::Id.eq(id));
+    }
     if let Some(cur) = cursor {
         q = q.filter(
             Condition::any()

@@ -101,3 +101,24 @@ pub async fn connected<C: ConnectionTrait>(
         })
         .collect()
 }
+
+/// The names of the workers among `ids` (connected or not), by id.
+pub async fn names<C: ConnectionTrait>(
+    c: &C,
+    tenant: &Tenant,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, String>, StoreError> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let rows: Vec<(Uuid, String)> = worker::Entity::find()
+        .select_only()
+        .column(worker::Column::Id)
+        .column(worker::Column::Name)
+        .filter(worker::Column::TenantId.eq(tenant.as_str()))
+        .filter(worker::Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(c)
+        .await?;
+    Ok(rows.into_iter().collect())
+}

@@ -1,0 +1,51 @@
+//! The HTTP port's one error type and its mapping to HTTP statuses and a JSON body `{"error": {"code", "message"}}`.
+
+use crate::engine::EngineError;
+use crate::store::StoreError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Why an HTTP request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// A query parameter, path segment or body is unacceptable.
+    #[error("{field}: {reason}")]
+    BadRequest { field: String, reason: String },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl HttpError {
+    pub fn bad(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::BadRequest { field: field.into(), reason: reason.into() }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            HttpError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_argument"),
+            HttpError::Engine(e) => match e {
+                EngineError::InvalidDefinition(_) | EngineError::InvalidArgument { .. } => {
+                    (StatusCode::BAD_REQUEST, "invalid_argument")
+                }
+                EngineError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+                EngineError::AlreadyExists(_) => (StatusCode::CONFLICT, "already_exists"),
+                EngineError::FailedPrecondition(_) => (StatusCode::CONFLICT, "failed_precondition"),
+                EngineError::Store(s) => match s {
+                    StoreError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+                    StoreError::Conflict(_) => (StatusCode::CONFLICT, "aborted"),
+                    StoreError::SchemaBehind(_) => (StatusCode::SERVICE_UNAVAILABLE, "failed_precondition"),
+                    StoreError::Db(_) | StoreError::Corrupt(_) => {
+                        tracing::error!(error = %s, "internal storage error");
+                        let body = json!({"error": {"code": "internal", "message": "internal storage error (see the control plane's log)"}});
+                        return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
+                    }
+                },
+            },
+        };
+        (status, Json(json!({"error": {"code": code, "message": self.to_string()}}))).into_response()
+    }
+}
