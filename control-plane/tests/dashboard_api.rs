@@ -132,6 +132,12 @@ async fn run_detail_says_why(db: &TestDb) {
     let (_, input) = get(&app, task(&d, "b")["input_download"].as_str().unwrap()).await;
     assert_eq!(input["input"], json!({"n": 7}));
     assert_eq!(input["deps"]["a"]["big"].as_str().unwrap().len(), 100 * 1024);
+    let (s, view) = get(&app, &format!("/api/v1/runs/{run}/tasks/b")).await;
+    assert_eq!(s, StatusCode::OK, "{view}");
+    assert_eq!(view["input"]["truncated"], true);
+    assert_eq!(view["input"]["download"], task(&d, "b")["input_download"]);
+    let (s, e) = get(&app, &format!("/api/v1/runs/{run}/tasks/nope")).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
     assert_eq!(task(&d, "b")["blocker"]["kind"], "no_worker");
     assert_eq!(
         task(&d, "d")["blocker"]["waiting_on"],

@@ -17,6 +17,7 @@ const RUN_EVENT_STATE = {
   run_failed: "failed", run_cancelled: "cancelled",
 };
 const BLOCKER_ORDER = { no_worker: 0, run_queued: 1, backoff: 2, workers_busy: 3, dispatching: 4, run_finished: 5, dependencies: 6 };
+const WHY_NAMES = 12; // task names listed per reason before "and N more"
 
 export function mount(main, { params, query }, ctx) {
   const runId = params[0];
@@ -27,6 +28,11 @@ export function mount(main, { params, query }, ctx) {
   let es = null;
   let selected = query.task || null;
   let panelSig = "";
+  let whySig = "";
+  // Reasons whose whole task list is shown ("and N more" clicked), by kind and message.
+  const whyOpen = new Set();
+  // Task inputs as shown, fetched when first opened, by "name#attempt" (a redrive changes them).
+  const inputs = new Map();
   let firstRender = true;
   const seen = new Set();
 
@@ -161,11 +167,14 @@ export function mount(main, { params, query }, ctx) {
     if (firstRender && !selected) selected = (d.tasks || []).find((t) => t.state === "failed")?.name || null;
     if (selected && tasks.has(selected)) select(selected, { quiet: true, scroll: firstRender });
     else renderPanel();
+    const now = performance.now();
     if (firstRender) {
       firstRender = false;
-      const now = performance.now();
-      window.__braidTimings = { runFirstRenderMs: now, runTasks: tasks.size, layoutMs, renderMs: now - t0 };
+      window.__braidTimings = { runFirstRenderMs: now, runTasks: tasks.size, layoutMs, renderMs: now - t0, maxUpdateMs: 0 };
       main.setAttribute("data-first-render-ms", String(Math.round(now)));
+    } else if (window.__braidTimings) {
+      // The longest re-render of the detail after a live update (the page's own cost of staying live).
+      window.__braidTimings.maxUpdateMs = Math.max(window.__braidTimings.maxUpdateMs || 0, now - t0);
     }
   }
 
@@ -211,22 +220,38 @@ export function mount(main, { params, query }, ctx) {
     }));
   }
 
+  /** Tasks waiting for the same reason are one entry: a fan-out of 168 is one line, not 168. */
   function renderWhy() {
-    const blocked = [...tasks.values()].filter((t) => t.blocker)
-      .sort((a, b) => (BLOCKER_ORDER[a.blocker.kind] ?? 9) - (BLOCKER_ORDER[b.blocker.kind] ?? 9));
+    const blocked = [...tasks.values()].filter((t) => t.blocker);
+    const sig = `${runState}|${[...whyOpen].join(",")}|` + blocked.map((t) => `${t.name}:${t.state}:${t.blocker.kind}:${t.blocker.message}`).join("|");
+    if (sig === whySig) return;
+    whySig = sig;
     whyCount.textContent = blocked.length ? `${blocked.length} waiting` : "";
     if (!blocked.length) {
       const msg = TERMINAL_RUN.has(runState) ? `The run has ${runState}; nothing is waiting.` : "Every unfinished task is running right now.";
       setChildren(whyList, el("li.why-empty", emptyState("Nothing is blocked.", msg)));
       return;
     }
-    const items = blocked.map((t) => {
-      const b = t.blocker;
-      return el("li.why-item", { dataset: { blockerTask: t.name, kind: b.kind } },
+    const groups = new Map();
+    for (const t of blocked) {
+      const key = `${t.blocker.kind}\u0000${t.blocker.message}`;
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(t);
+    }
+    const ordered = [...groups.entries()].sort(([, a], [, b]) =>
+      (BLOCKER_ORDER[a[0].blocker.kind] ?? 9) - (BLOCKER_ORDER[b[0].blocker.kind] ?? 9) || b.length - a.length);
+    const items = ordered.map(([key, ts]) => {
+      const b = ts[0].blocker;
+      const shown = whyOpen.has(key) ? ts : ts.slice(0, WHY_NAMES);
+      const more = ts.length - shown.length;
+      return el("li.why-item", { dataset: { kind: b.kind } },
         el("div.why-top",
-          el("button.linkish", { type: "button", on: { click: () => select(t.name, { scroll: true }) } }, t.name),
-          el("span.tag", { class: `k-${b.kind}` }, KIND_LABEL[b.kind] || b.kind), badge(t.state)),
+          el("span.tag", { class: `k-${b.kind}` }, KIND_LABEL[b.kind] || b.kind),
+          el("span.muted.num", ts.length === 1 ? "1 task" : `${ts.length} tasks`)),
         el("p.why-msg", b.message || ""),
+        el("p.why-tasks", shown.map((t, i) => [i ? " " : "",
+          el("button.linkish", { type: "button", dataset: { blockerTask: t.name }, on: { click: () => select(t.name, { scroll: true }) } }, t.name)]),
+          more > 0 ? [" ", el("button.linkish.muted", { type: "button", on: { click: () => { whyOpen.add(key); renderWhy(); } } }, `and ${more} more`)] : null),
         b.waiting_on?.length ? el("ul.waiting", b.waiting_on.map((w) => el("li", badge(w.state), " ",
           el("button.linkish", { type: "button", on: { click: () => select(w.task, { scroll: true }) } }, w.task)))) : null,
         b.until ? el("p.muted.num", "Backoff until ", el("span", { title: b.until }, dateTime(b.until)), " (", relTime(b.until), ")") : null,
@@ -288,15 +313,39 @@ export function mount(main, { params, query }, ctx) {
       el("div.panel-sec", el("h4", `Attempts (${att.length})`), attemptsTable),
       el("div.panel-sec", el("h4", "Data"),
         t.output ? blobView(t.output, { label: "Output", open: open.has("output") }) : el("p.muted", "No output yet."),
-        el("p.blob-links", el("a", { href: t.input_download || `/api/v1/runs/${runId}/tasks/${encodeURIComponent(t.name)}/input`, download: "" }, "Download input"))),
+        inputView(t, open.has("input"))),
       det("raw", "Raw task JSON", el("pre.json", JSON.stringify({ ...t, output: t.output ? { ...t.output, text: "…" } : null }, null, 2))));
+  }
+
+  /** The task's input, as its worker receives it: loaded from the API when first opened. */
+  function inputView(t, isOpen) {
+    const key = `${t.name}#${t.attempt}`;
+    const body = el("div.input-body", el("p.muted", "Loading…"));
+    const fill = (blob) => setChildren(body, el("pre.json", blob.text ?? ""),
+      el("p.blob-links", blob.truncated ? "Showing the first 64 KiB. " : "",
+        el("a", { href: blob.download || t.input_download, download: "" }, blob.truncated ? "Download full" : "Download")));
+    const load = async () => {
+      if (inputs.has(key)) { fill(inputs.get(key)); return; }
+      try {
+        const res = await get(`/api/v1/runs/${encodeURIComponent(runId)}/tasks/${encodeURIComponent(t.name)}`, null, ctx.signal);
+        inputs.set(key, res.input);
+        if (ctx.alive()) fill(res.input);
+      } catch (e) {
+        if (ctx.alive()) setChildren(body, el("p.error-msg", `Could not load the input: ${e.message || e}`));
+      }
+    };
+    const d = el("details.blob", { dataset: { k: "input" }, open: isOpen || undefined },
+      el("summary", el("span", "Input"), el("span.muted", " run input and dependency outputs")), body);
+    d.addEventListener("toggle", () => { if (d.open) load(); });
+    if (isOpen) load();
+    return d;
   }
 
   // --- live stream ---
   function openStream() {
     if (es) return;
     const src = subscribe(`/v1/runs/${encodeURIComponent(runId)}/events?after=${lastSeq}`, {
-      onEvent: (e) => addEvent(e, { live: true }),
+      onEvent: (e) => queueLive(e),
       onOpen: () => setLive("on"),
       onError: () => {
         if (TERMINAL_RUN.has(runState) || src.readyState === EventSource.CLOSED) {
@@ -307,6 +356,23 @@ export function mount(main, { params, query }, ctx) {
       },
     });
     es = src;
+  }
+
+  // Live events are applied once per animation frame: a busy run sends hundreds a second, and
+  // measuring the timeline's scroll position after each DOM change would force a layout each time.
+  let liveQueue = [];
+  function queueLive(e) {
+    liveQueue.push(e);
+    if (liveQueue.length === 1) requestAnimationFrame(flushLive);
+  }
+  function flushLive() {
+    const batch = liveQueue;
+    liveQueue = [];
+    if (!ctx.alive()) return;
+    const atBottom = timelineScroll.scrollTop + timelineScroll.clientHeight >= timelineScroll.scrollHeight - 24;
+    for (const e of batch) addEvent(e, { live: true });
+    tlCount.textContent = String(timeline.children.length);
+    if (atBottom) timelineScroll.scrollTop = timelineScroll.scrollHeight;
   }
 
   function addEvent(e, { live }) {
@@ -335,7 +401,6 @@ export function mount(main, { params, query }, ctx) {
       if (runStateNew) { setRunState(runStateNew); renderActions(); }
       refetch();
     }
-    const atBottom = timelineScroll.scrollTop + timelineScroll.clientHeight >= timelineScroll.scrollHeight - 24;
     const st = taskState || runStateNew || (kind === "dead_letter" ? "failed" : kind === "run_created" ? "queued" : kind === "lease_expired" ? "lost" : "");
     const item = el("li.tl-item", { dataset: { sequence: String(seq ?? ""), kind } },
       el("time.num.tl-time", { datetime: e.at || "", title: e.at || "" }, clock(e.at)),
@@ -352,10 +417,6 @@ export function mount(main, { params, query }, ctx) {
       }
     }
     timeline.insertBefore(item, before);
-    if (live) {
-      tlCount.textContent = String(timeline.children.length);
-      if (atBottom) timelineScroll.scrollTop = timelineScroll.scrollHeight;
-    }
   }
 
   // --- actions ---

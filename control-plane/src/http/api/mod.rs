@@ -22,6 +22,7 @@ pub fn routes(engine: Engine) -> Router {
         .route("/api/v1/runs/{id}/events", get(runs::events))
         .route("/api/v1/runs/{id}/input", get(runs::run_input))
         .route("/api/v1/runs/{id}/output", get(runs::run_output))
+        .route("/api/v1/runs/{id}/tasks/{name}", get(runs::task_view))
         .route("/api/v1/runs/{id}/tasks/{name}/input", get(runs::task_input_download))
         .route("/api/v1/runs/{id}/tasks/{name}/output", get(runs::task_output))
         .route("/api/v1/runs/{id}/cancel", post(runs::cancel))

@@ -177,16 +177,32 @@ async fn run_task(
     Ok((detail.run.input, detail.tasks, at))
 }
 
-/// `GET /api/v1/runs/{id}/tasks/{name}/input`: the input the task's worker receives.
+/// The input the task's worker receives: the run's input and its dependencies' outputs.
+async fn composed_input(engine: &Engine, headers: &HeaderMap, id: &str, name: &str) -> Result<String, HttpError> {
+    let (input, tasks, at) = run_task(engine, headers, id, name).await?;
+    let outputs = |d: &str| tasks.iter().find(|t| t.name == d).and_then(|t| t.output.as_deref());
+    Ok(task_input(&input, tasks[at].depends_on.iter().map(|d| (d.as_str(), outputs(d)))).to_string())
+}
+
+/// `GET /api/v1/runs/{id}/tasks/{name}`: the task's input as shown (pretty, cut, with its download).
+pub async fn task_view(
+    State(engine): State<Engine>,
+    headers: HeaderMap,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Json<Value>, HttpError> {
+    let doc = composed_input(&engine, &headers, &id, &name).await?;
+    let encoded = percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC);
+    Ok(Json(json!({"input": Blob::new(&doc, format!("/api/v1/runs/{id}/tasks/{encoded}/input"))})))
+}
+
+/// `GET /api/v1/runs/{id}/tasks/{name}/input`: the input the task's worker receives, as a file.
 pub async fn task_input_download(
     State(engine): State<Engine>,
     headers: HeaderMap,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, HttpError> {
-    let (input, tasks, at) = run_task(&engine, &headers, &id, &name).await?;
-    let outputs = |d: &str| tasks.iter().find(|t| t.name == d).and_then(|t| t.output.as_deref());
-    let doc = task_input(&input, tasks[at].depends_on.iter().map(|d| (d.as_str(), outputs(d))));
-    Ok(download(doc.to_string(), &format!("{name}-input.json")))
+    let doc = composed_input(&engine, &headers, &id, &name).await?;
+    Ok(download(doc, &format!("{name}-input.json")))
 }
 
 /// `GET /api/v1/runs/{id}/tasks/{name}/output`.
