@@ -45,6 +45,7 @@ async function request(method, path, body, signal) {
   if (text) {
     try { data = JSON.parse(text); } catch { data = null; }
   }
+  if (res.status === 401) window.dispatchEvent(new CustomEvent("braid:unauthenticated"));
   if (!res.ok) {
     const err = data && data.error;
     throw new ApiError(res.status, err?.code || "internal",

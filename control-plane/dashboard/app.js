@@ -1,5 +1,6 @@
 // app.js: hash router and page lifecycle (mount/unmount, data-ready, nav highlighting, ticker).
 import { clearAllErrors, clearFlash, tick } from "./components.js";
+import { checkSession, showSignIn } from "./session.js";
 import * as runs from "./pages/runs.js";
 import * as run from "./pages/run.js";
 import * as deadLetters from "./pages/dead_letters.js";
@@ -91,7 +92,15 @@ function unmount() {
   current = null;
 }
 
-window.addEventListener("hashchange", route);
+/** Shows the sign-in form instead of the page; once signed in, the page the URL names. */
+function signIn() {
+  unmount();
+  clearAllErrors();
+  showSignIn(main, async () => { if (await checkSession()) checkSession().then((ok) => (ok ? route() : signIn()), () => route()); });
+}
+
+window.addEventListener("braid:unauthenticated", signIn);
+window.addEventListener("hashchange", () => { if (main.dataset.page !== "sign-in") route(); });
 document.getElementById("skip-link")?.addEventListener("click", (e) => { e.preventDefault(); main.focus(); });
 setInterval(() => tick(main), 1000);
 if (!location.hash || location.hash === "#" || location.hash === "#/") history.replaceState(null, "", "#/runs");

@@ -46,6 +46,9 @@ pub struct ServerArgs {
     /// Redis URL, e.g. redis://127.0.0.1:6379/ (required).
     #[arg(long, env = "BRAID_REDIS_URL", value_name = "URL")]
     pub redis_url: Option<String>,
+    /// Serve without authentication: every call acts as an admin of tenant "default" (trusted networks and tests only).
+    #[arg(long, env = "BRAID_INSECURE")]
+    pub insecure: bool,
     /// Size of the PostgreSQL connection pool [default: 16].
     #[arg(long, env = "BRAID_DB_MAX_CONNECTIONS", value_name = "N")]
     pub db_max_connections: Option<u32>,

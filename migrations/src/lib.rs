@@ -14,12 +14,13 @@ mod m20261130_000003_lean_indexes;
 mod m20261130_000004_flow_control;
 mod m20261130_000005_trace_context;
 mod m20261130_000006_event_insert_time;
+mod m20261130_000007_api_tokens;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 /// Name of the newest migration: the schema version this build expects.
-pub const LATEST_MIGRATION: &str = "m20261130_000006_event_insert_time";
+pub const LATEST_MIGRATION: &str = "m20261130_000007_api_tokens";
 
 /// Applies and reverts Braid's schema (`Migrator::up(&db, None)`, `Migrator::down(&db, None)`).
 #[derive(Debug)]
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000004_flow_control::Migration),
             Box::new(m20261130_000005_trace_context::Migration),
             Box::new(m20261130_000006_event_insert_time::Migration),
+            Box::new(m20261130_000007_api_tokens::Migration),
         ]
     }
 }

@@ -20,23 +20,54 @@ pub struct Cluster {
     pub redis_url: String,
     pub server: Braid,
     pub dir: TempDir,
+    /// Whether calls need tokens (`Cluster::start_secure`).
+    secure: bool,
 }
 
 impl Cluster {
+    /// A cluster with auth off (`--insecure`): every call acts as an admin of tenant "default".
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// A cluster with auth on, as `braid server` runs by default: calls need tokens (`admin`).
+    pub async fn start_secure() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(secure: bool) -> Self {
         let (db, db_url) = braid_migrations::testing::fresh_postgres().await;
         let base = std::env::var("REDIS_URL").expect("REDIS_URL must be set; run the tests via scripts/test");
         let n = REDIS_DB.fetch_add(1, Ordering::SeqCst) % 15 + 1;
         let redis_url = format!("{}/{n}", base.trim_end_matches('/'));
         let migrated = braid(&["migrate", "--database-url", &db_url]);
         assert!(migrated.status.success(), "{}", stderr(&migrated));
-        let server = start_server(&db_url, &redis_url);
-        Self { db: Some(db), db_url, redis_url, server, dir: tempfile::tempdir().unwrap() }
+        let server = start_server(&db_url, &redis_url, secure);
+        Self { db: Some(db), db_url, redis_url, server, dir: tempfile::tempdir().unwrap(), secure }
     }
 
     /// Another control plane on the same PostgreSQL database and Redis.
     pub fn peer(&self) -> Braid {
-        start_server(&self.db_url, &self.redis_url)
+        start_server(&self.db_url, &self.redis_url, self.secure)
+    }
+
+    /// `braid admin ARGS… --database-url URL` on this cluster's database; returns stdout.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let mut all = vec!["admin"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--database-url", &self.db_url]);
+        let out = braid(&all);
+        assert!(out.status.success(), "braid {all:?}: {}", stderr(&out));
+        crate::stdout(&out)
+    }
+
+    /// A new token of `tenant` with `role` (the tenant is created if needed).
+    pub fn token(&self, tenant: &str, role: &str) -> String {
+        let listed = self.admin(&["tenant", "list"]);
+        if !listed.lines().any(|l| l.split_whitespace().next() == Some(tenant)) {
+            self.admin(&["tenant", "create", tenant]);
+        }
+        self.admin(&["token", "create", "--tenant", tenant, "--role", role]).trim().to_owned()
     }
 
     /// TriggerRun with every field of `req` through `server` (this cluster's or a peer).
@@ -101,25 +132,26 @@ impl Cluster {
     }
 }
 
-fn start_server(db_url: &str, redis_url: &str) -> Braid {
-    Braid::start(
-        &[
-            "server",
-            "--database-url",
-            db_url,
-            "--redis-url",
-            redis_url,
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--lease-ttl",
-            LEASE_TTL,
-            "--reconcile-grace",
-            "1s",
-            "--reaper-interval",
-            "200ms",
-        ],
-        &[],
-    )
+fn start_server(db_url: &str, redis_url: &str, secure: bool) -> Braid {
+    let mut args = vec![
+        "server",
+        "--database-url",
+        db_url,
+        "--redis-url",
+        redis_url,
+        "--grpc-listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--lease-ttl",
+        LEASE_TTL,
+        "--reconcile-grace",
+        "1s",
+        "--reaper-interval",
+        "200ms",
+    ];
+    if !secure {
+        args.push("--insecure");
+    }
+    Braid::start(&args, &[])
 }

@@ -98,6 +98,22 @@ impl Braid {
     pub fn drain_lines(&self) -> Vec<String> {
         self.lines.try_iter().collect()
     }
+
+    /// Lines printed after start-up, up to the first one `done` accepts (which fails the test
+    /// if it does not come within [`START_DEADLINE`]).
+    pub fn wait_lines(&self, done: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + START_DEADLINE;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|e| panic!("no awaited line ({e}); saw {seen:?}"));
+            let last = done(&line);
+            seen.push(line);
+            if last {
+                return seen;
+            }
+        }
+    }
 }
 
 impl Drop for Braid {
@@ -168,13 +184,19 @@ pub fn repo_root() -> PathBuf {
 /// Starts `braid dev --no-demo` on free ports with a fresh data dir.
 pub fn start_dev(data_dir: &Path) -> Braid {
     let dir = data_dir.to_str().expect("utf-8 path");
-    Braid::start(&["dev", "--data-dir", dir, "--grpc-port", "0", "--http-port", "0", "--no-demo"], &[])
+    Braid::start(&["dev", "--insecure", "--data-dir", dir, "--grpc-port", "0", "--http-port", "0", "--no-demo"], &[])
 }
 
-/// Starts `braid dev` with its demo worker and demo run.
-pub fn start_dev_with_demo(data_dir: &Path) -> Braid {
+/// `braid dev` with its demo and auth on, as a newcomer starts it (it prints an admin token).
+pub fn start_dev_secure(data_dir: &Path) -> Braid {
     let dir = data_dir.to_str().expect("utf-8 path");
     Braid::start(&["dev", "--data-dir", dir, "--grpc-port", "0", "--http-port", "0"], &[])
+}
+
+/// Starts `braid dev` with its demo worker and demo run (auth off).
+pub fn start_dev_with_demo(data_dir: &Path) -> Braid {
+    let dir = data_dir.to_str().expect("utf-8 path");
+    Braid::start(&["dev", "--insecure", "--data-dir", dir, "--grpc-port", "0", "--http-port", "0"], &[])
 }
 
 /// The example worker binary under test: `BRAID_WORKER_BIN` (set by `scripts/test`).

@@ -213,3 +213,42 @@ async fn dashboard_shows_runs_live_and_acts_on_them() {
     b.close().await;
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_auth_on_the_dashboard_asks_for_a_token_and_keeps_it_in_a_cookie() {
+    let c = Cluster::start_secure().await;
+    let reader = c.token("acme", "read-only");
+    let worker = c.token("acme", "worker");
+    let base = format!("http://{}", c.server.http);
+    let b = Browser::start(&out_dir(), 1280, 900).await;
+    b.goto(&format!("{base}/#/runs")).await;
+    b.wait_page("sign-in").await;
+    shots_of(&b, "sign-in").await;
+    // A worker token may not read: refused with the reason.
+    b.js("document.querySelector('#token').value = arguments[0]; return true;", vec![json!(worker)]).await;
+    b.click("button[data-action=sign-in]").await;
+    b.wait_js(
+        "the refusal of a worker token",
+        "const e = document.querySelector('[data-testid=sign-in-error]'); return e && e.textContent.includes('may not');",
+        vec![],
+    )
+    .await;
+    b.js("document.querySelector('#token').value = arguments[0]; return true;", vec![json!(reader)]).await;
+    b.click("button[data-action=sign-in]").await;
+    b.wait_page("runs").await;
+    assert!(b.text_of("#whoami").await.unwrap_or_default().contains("acme · read-only"));
+    // The cookie is HttpOnly: the page's scripts cannot read the token.
+    assert_eq!(b.js("return document.cookie;", vec![]).await, json!(""));
+    // A new page load stays signed in; signing out asks again.
+    b.goto(&format!("{base}/#/workers")).await;
+    b.wait_page("workers").await;
+    b.click("button[data-action=sign-out]").await;
+    b.wait_page("sign-in").await;
+    b.close().await;
+    c.stop().await;
+}
+
+async fn shots_of(b: &Browser, name: &str) {
+    let path = b.screenshot(name).await;
+    assert!(std::fs::metadata(&path).unwrap().len() > 1000, "{} is not a picture", path.display());
+}

@@ -157,6 +157,7 @@ fn dev_with_demo(data: &Path) -> Braid {
     Braid::start(
         &[
             "dev",
+            "--insecure",
             "--data-dir",
             dir,
             "--grpc-port",

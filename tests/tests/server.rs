@@ -26,6 +26,7 @@ async fn the_server_refuses_an_old_schema_then_serves_after_migrate() {
     let redis = redis_url();
     let args = [
         "server",
+        "--insecure",
         "--database-url",
         &url,
         "--redis-url",

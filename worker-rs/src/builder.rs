@@ -31,6 +31,8 @@ pub(crate) struct Config {
     pub(crate) traces: Traces,
     /// Where `/metrics` is served, bound at `build()`.
     pub(crate) metrics_listener: Option<std::net::TcpListener>,
+    /// `Bearer …`, sent on the stream's request when a token is set.
+    pub(crate) authorization: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
     on_event: Option<EventHook>,
 }
 
@@ -56,6 +58,7 @@ pub struct WorkerBuilder {
     on_event: Option<EventHook>,
     tracer_provider: Option<SdkTracerProvider>,
     metrics_listen: Option<std::net::SocketAddr>,
+    token: Option<String>,
 }
 
 impl Default for WorkerBuilder {
@@ -73,6 +76,7 @@ impl Default for WorkerBuilder {
             on_event: None,
             tracer_provider: None,
             metrics_listen: None,
+            token: None,
         }
     }
 }
@@ -196,6 +200,14 @@ impl WorkerBuilder {
         self
     }
 
+    /// The API token the stream authenticates with (a `worker` or `admin` token of the tenant whose
+    /// tasks it serves), sent as `authorization: Bearer …`. An empty token means none.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        let t = token.into();
+        self.token = (!t.trim().is_empty()).then(|| t.trim().to_owned());
+        self
+    }
+
     /// Checks the settings and makes the worker; nothing connects until it runs.
     pub fn build(self) -> Result<Worker, WorkerError> {
         if let Some(problem) = self.problem {
@@ -216,6 +228,10 @@ impl WorkerBuilder {
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(10))
             .keep_alive_while_idle(true);
+        let authorization = match &self.token {
+            None => None,
+            Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| WorkerError::InvalidToken)?),
+        };
         let metrics_listener = match self.metrics_listen {
             Some(addr) => {
                 Some(std::net::TcpListener::bind(addr).map_err(|source| WorkerError::MetricsListen { addr, source })?)
@@ -233,6 +249,7 @@ impl WorkerBuilder {
             backoff: self.backoff,
             traces: Traces::new(self.tracer_provider),
             metrics_listener,
+            authorization,
             on_event: self.on_event,
         }))
     }

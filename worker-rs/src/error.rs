@@ -21,6 +21,9 @@ pub enum WorkerError {
     /// `slots(0)`.
     #[error("slots must be at least 1")]
     ZeroSlots,
+    /// The API token cannot be sent as a header value.
+    #[error("the API token has characters a header cannot carry")]
+    InvalidToken,
     /// The endpoint is not a valid URI.
     #[error("invalid endpoint {endpoint:?}: {source}")]
     InvalidEndpoint {

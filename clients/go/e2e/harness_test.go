@@ -149,7 +149,7 @@ func (s *server) start(t *testing.T, port string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "dev", "--data-dir", filepath.Join(s.dir, "data"), "--grpc-port", port, "--http-port", "0",
+	cmd := exec.Command(bin, "dev", "--insecure", "--data-dir", filepath.Join(s.dir, "data"), "--grpc-port", port, "--http-port", "0",
 		"--no-demo", "--lease-ttl", s.leaseTTL)
 	cmd.Stderr = logFile
 	cmd.Env = append(os.Environ(), "NO_COLOR=1", "RUST_LOG=info")

@@ -97,6 +97,7 @@ class BraidDev:
             "--http-port",
             "0",
             "--no-demo",
+            "--insecure",
             "--lease-ttl",
             lease_ttl,
             "--reaper-interval",

@@ -179,6 +179,7 @@ export class Dev {
       "--http-port",
       "0",
       "--no-demo",
+      "--insecure",
       "--lease-ttl",
       options.leaseTtl ?? "1s",
       "--reaper-interval",

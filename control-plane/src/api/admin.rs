@@ -50,7 +50,7 @@ impl AdminService for AdminApi {
         &self,
         req: Request<pb::ListDeadLettersRequest>,
     ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let r = req.into_inner();
         let page = r.page.unwrap_or_default();
         let out = self.engine.list_dead_letters(&tenant, &filter(r.filter)?, page.page_size, &page.page_token).await?;
@@ -79,7 +79,7 @@ impl AdminService for AdminApi {
         &self,
         req: Request<pb::RedriveDeadLettersRequest>,
     ) -> Result<Response<pb::RedriveDeadLettersResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let r = req.into_inner();
         if !r.ids.is_empty() && r.filter.is_some() {
             return Err(EngineError::invalid("ids", "give either ids or a filter, not both").into());
@@ -102,7 +102,7 @@ impl AdminService for AdminApi {
         &self,
         req: Request<pb::ListWorkersRequest>,
     ) -> Result<Response<pb::ListWorkersResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let workers = self.engine.connected_workers(&tenant).await?;
         Ok(Response::new(pb::ListWorkersResponse {
             workers: workers
@@ -130,7 +130,7 @@ impl AdminService for AdminApi {
         &self,
         req: Request<pb::PurgeDeadLettersRequest>,
     ) -> Result<Response<pb::PurgeDeadLettersResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let r = req.into_inner();
         let selection = match (r.ids.is_empty(), r.filter) {
             (false, Some(_)) => return Err(EngineError::invalid("ids", "give either ids or a filter, not both").into()),
@@ -152,7 +152,7 @@ impl AdminService for AdminApi {
         &self,
         req: Request<pb::ListQueuesRequest>,
     ) -> Result<Response<pb::ListQueuesResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let queues = self.engine.list_queues(&tenant).await?;
         Ok(Response::new(pb::ListQueuesResponse {
             queues: queues

@@ -1,6 +1,7 @@
 //! The gRPC services: thin adapters from proto to one engine call and back.
 
 pub mod admin;
+pub mod auth;
 pub mod convert;
 pub mod flow;
 pub mod layer;
@@ -10,7 +11,6 @@ pub mod status;
 pub mod worker;
 pub mod workflow;
 
-use crate::domain::records::Tenant;
 use crate::engine::Engine;
 use braid_proto::v1::admin_service_server::AdminServiceServer;
 use braid_proto::v1::run_service_server::RunServiceServer;
@@ -19,11 +19,7 @@ use braid_proto::v1::worker_service_server::WorkerServiceServer;
 use braid_proto::v1::workflow_service_server::WorkflowServiceServer;
 use tonic::service::Routes;
 
-/// The tenant a request acts for. Until API tokens exist (see the security
-/// issue), every request acts for the default tenant.
-pub fn tenant_of<T>(_req: &tonic::Request<T>) -> Tenant {
-    Tenant::default_tenant()
-}
+pub use auth::{principal_of, tenant_of};
 
 /// Every braid.v1 service, ready to be added to a tonic server.
 pub fn routes(engine: Engine, shutdown: tokio_util::sync::CancellationToken) -> Routes {

@@ -44,7 +44,7 @@ impl RunService for RunApi {
         &self,
         req: Request<pb::TriggerRunRequest>,
     ) -> Result<Response<pb::TriggerRunResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let trigger = trigger_request(req.into_inner())?;
         let out = self.engine.trigger_run(&tenant, &trigger).await?;
         Ok(Response::new(pb::TriggerRunResponse { run: Some(convert::run_detail(&out.run)), created: out.created }))
@@ -54,7 +54,7 @@ impl RunService for RunApi {
         &self,
         req: Request<pb::TriggerRunsRequest>,
     ) -> Result<Response<pb::TriggerRunsResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let triggers = req
             .into_inner()
             .runs
@@ -75,14 +75,14 @@ impl RunService for RunApi {
     }
 
     async fn get_run(&self, req: Request<pb::GetRunRequest>) -> Result<Response<pb::GetRunResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let id = parse_run_id("run_id", &req.get_ref().run_id)?;
         let run = self.engine.get_run(&tenant, id).await?;
         Ok(Response::new(pb::GetRunResponse { run: Some(convert::run_detail(&run)) }))
     }
 
     async fn list_runs(&self, req: Request<pb::ListRunsRequest>) -> Result<Response<pb::ListRunsResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let r = req.into_inner();
         let mut states = Vec::with_capacity(r.states.len());
         for (i, s) in r.states.iter().enumerate() {
@@ -112,7 +112,7 @@ impl RunService for RunApi {
     }
 
     async fn cancel_run(&self, req: Request<pb::CancelRunRequest>) -> Result<Response<pb::CancelRunResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let r = req.into_inner();
         let id = parse_run_id("run_id", &r.run_id)?;
         let out = self.engine.cancel_run(&tenant, id, &r.reason).await?;
@@ -122,7 +122,7 @@ impl RunService for RunApi {
     type WatchRunStream = EventStream;
 
     async fn watch_run(&self, req: Request<pb::WatchRunRequest>) -> Result<Response<Self::WatchRunStream>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let r = req.into_inner();
         let run_id = parse_run_id("run_id", &r.run_id)?;
         let events = self.engine.watch_run(&tenant, run_id, r.after_sequence).await?;

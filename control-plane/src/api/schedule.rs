@@ -76,7 +76,7 @@ impl ScheduleService for ScheduleApi {
         &self,
         req: Request<pb::CreateScheduleRequest>,
     ) -> Result<Response<pb::CreateScheduleResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let (_, spec) = spec(req.into_inner().schedule)?;
         let v = self.engine.create_schedule(&tenant, &spec).await?;
         Ok(Response::new(pb::CreateScheduleResponse { schedule: Some(schedule(&v)) }))
@@ -86,7 +86,7 @@ impl ScheduleService for ScheduleApi {
         &self,
         req: Request<pb::GetScheduleRequest>,
     ) -> Result<Response<pb::GetScheduleResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let id = parse_schedule_id("id", &req.get_ref().id)?;
         let v = self.engine.get_schedule(&tenant, id).await?;
         Ok(Response::new(pb::GetScheduleResponse { schedule: Some(schedule(&v)) }))
@@ -96,7 +96,7 @@ impl ScheduleService for ScheduleApi {
         &self,
         req: Request<pb::ListSchedulesRequest>,
     ) -> Result<Response<pb::ListSchedulesResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let r = req.into_inner();
         let page = r.page.unwrap_or_default();
         let workflow = (!r.workflow_name.is_empty()).then_some(r.workflow_name.as_str());
@@ -111,7 +111,7 @@ impl ScheduleService for ScheduleApi {
         &self,
         req: Request<pb::UpdateScheduleRequest>,
     ) -> Result<Response<pb::UpdateScheduleResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let (id, spec) = spec(req.into_inner().schedule)?;
         let id = parse_schedule_id("schedule.id", &id)?;
         let v = self.engine.update_schedule(&tenant, id, &spec).await?;
@@ -122,7 +122,7 @@ impl ScheduleService for ScheduleApi {
         &self,
         req: Request<pb::PauseScheduleRequest>,
     ) -> Result<Response<pb::PauseScheduleResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let id = parse_schedule_id("id", &req.get_ref().id)?;
         let v = self.engine.set_schedule_paused(&tenant, id, true).await?;
         Ok(Response::new(pb::PauseScheduleResponse { schedule: Some(schedule(&v)) }))
@@ -132,7 +132,7 @@ impl ScheduleService for ScheduleApi {
         &self,
         req: Request<pb::ResumeScheduleRequest>,
     ) -> Result<Response<pb::ResumeScheduleResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let id = parse_schedule_id("id", &req.get_ref().id)?;
         let v = self.engine.set_schedule_paused(&tenant, id, false).await?;
         Ok(Response::new(pb::ResumeScheduleResponse { schedule: Some(schedule(&v)) }))
@@ -142,7 +142,7 @@ impl ScheduleService for ScheduleApi {
         &self,
         req: Request<pb::BackfillScheduleRequest>,
     ) -> Result<Response<pb::BackfillScheduleResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let r = req.into_inner();
         let id = parse_schedule_id("id", &r.id)?;
         let start = convert::optional_timestamp("start", r.start)?
@@ -162,7 +162,7 @@ impl ScheduleService for ScheduleApi {
         &self,
         req: Request<pb::DeleteScheduleRequest>,
     ) -> Result<Response<pb::DeleteScheduleResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let id = parse_schedule_id("id", &req.get_ref().id)?;
         self.engine.delete_schedule(&tenant, id).await?;
         Ok(Response::new(pb::DeleteScheduleResponse {}))

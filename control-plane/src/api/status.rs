@@ -28,6 +28,8 @@ impl From<EngineError> for Status {
             EngineError::NotFound(m) => Status::not_found(m),
             EngineError::AlreadyExists(m) => Status::already_exists(m),
             EngineError::FailedPrecondition(m) => Status::failed_precondition(m),
+            EngineError::Unauthenticated(m) => Status::unauthenticated(m),
+            EngineError::PermissionDenied(m) => Status::permission_denied(m),
             EngineError::Store(s) => match s {
                 StoreError::Unavailable(m) => Status::unavailable(m),
                 StoreError::Conflict(m) => Status::aborted(format!("concurrent update, retry: {m}")),

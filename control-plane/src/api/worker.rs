@@ -1,7 +1,9 @@
 //! WorkerService: the worker stream, converted between braid.v1 messages and the engine's session.
 
-use super::{convert, tenant_of};
+use super::{convert, principal_of};
+use crate::domain::auth::Principal;
 use crate::engine::Engine;
+use crate::engine::access::CREDENTIAL_TTL;
 use crate::engine::complete::Outcome;
 use crate::engine::session::{Hello, Inbound, Outbound, Rejection};
 use crate::store::leases::LeaseKey;
@@ -122,6 +124,43 @@ fn outbound(o: Outbound) -> pb::ConnectResponse {
     pb::ConnectResponse { message: Some(message) }
 }
 
+/// Checks the stream's credential every [`CREDENTIAL_TTL`] until `session` ends; once it is
+/// revoked or expired, sends the status the stream ends with and ends the session. Returns a
+/// token cancelled when that happened.
+fn watch_credential(
+    engine: Engine,
+    principal: Principal,
+    session: CancellationToken,
+    revoked_tx: tokio::sync::oneshot::Sender<Status>,
+) -> CancellationToken {
+    let revoked = CancellationToken::new();
+    if principal.token_id.is_none() {
+        return revoked;
+    }
+    let flag = revoked.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CREDENTIAL_TTL);
+        loop {
+            tokio::select! {
+                () = session.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match engine.still_authorized(&principal).await {
+                Ok(Ok(())) => {}
+                Ok(Err(why)) => {
+                    tracing::info!(tenant = principal.tenant.as_str(), reason = %why, "closing a worker stream");
+                    flag.cancel();
+                    let _ = revoked_tx.send(Status::unauthenticated(format!("{why}; the worker stream is closed")));
+                    session.cancel();
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot re-check a worker stream's credential"),
+            }
+        }
+    });
+    revoked
+}
+
 #[tonic::async_trait]
 impl WorkerService for WorkerApi {
     type ConnectStream = Assignments;
@@ -130,7 +169,8 @@ impl WorkerService for WorkerApi {
         &self,
         req: Request<Streaming<pb::ConnectRequest>>,
     ) -> Result<Response<Self::ConnectStream>, Status> {
-        let tenant = tenant_of(&req);
+        let principal = principal_of(&req)?;
+        let tenant = principal.tenant.clone();
         let mut stream = req.into_inner();
         let first = stream.message().await?.and_then(|m| m.message);
         let Some(In::Hello(h)) = first else {
@@ -156,13 +196,25 @@ impl WorkerService for WorkerApi {
         });
         // Validate Hello before answering, so a bad one is a status, not a dead stream.
         let engine = self.engine.clone();
-        let shutdown = self.shutdown.clone();
+        // Ends the session: the server stopping, or the credential revoked (see `watch_credential`).
+        let session = self.shutdown.child_token();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let (revoked_tx, revoked_rx) = tokio::sync::oneshot::channel::<Status>();
+        let revoked = watch_credential(engine.clone(), principal, session.clone(), revoked_tx);
+        let stop = session.clone();
         tokio::spawn(async move {
             let messages = Box::pin(messages);
-            let result = engine.serve_worker(tenant, hello, messages, tx, shutdown, ready_tx).await;
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "worker stream failed");
+            let result = engine.serve_worker(tenant.clone(), hello, messages, tx, stop.clone(), ready_tx).await;
+            stop.cancel();
+            match result {
+                // A revoked worker's leases go back to the queue at once.
+                Ok(held) if revoked.is_cancelled() && !held.is_empty() => {
+                    if let Err(e) = engine.release(&tenant, &held).await {
+                        tracing::warn!(error = %e, "cannot release a revoked worker's leases");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "worker stream failed"),
             }
         });
         match ready_rx.await {
@@ -171,6 +223,8 @@ impl WorkerService for WorkerApi {
             Err(_) => return Err(Status::internal("worker session ended before it started")),
         }
         let out = ReceiverStream::new(rx).map(|o| Ok(outbound(o)));
-        Ok(Response::new(Box::pin(out)))
+        // The stream's last item is UNAUTHENTICATED if the credential was revoked.
+        let failure = futures::stream::once(revoked_rx).filter_map(|r| async move { r.ok().map(Err) });
+        Ok(Response::new(Box::pin(futures::stream::select(out, failure))))
     }
 }

@@ -29,7 +29,7 @@ impl WorkflowService for WorkflowApi {
         &self,
         req: Request<pb::PutWorkflowRequest>,
     ) -> Result<Response<pb::PutWorkflowResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let def = definition(req.into_inner().definition)?;
         let out = self.engine.put_workflow(&tenant, &def).await?;
         Ok(Response::new(pb::PutWorkflowResponse {
@@ -58,7 +58,7 @@ impl WorkflowService for WorkflowApi {
         &self,
         req: Request<pb::GetWorkflowRequest>,
     ) -> Result<Response<pb::GetWorkflowResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let r = req.into_inner();
         let version = (r.version != 0).then_some(r.version);
         let w = self.engine.get_workflow(&tenant, &r.name, version).await?;
@@ -69,7 +69,7 @@ impl WorkflowService for WorkflowApi {
         &self,
         req: Request<pb::ListWorkflowsRequest>,
     ) -> Result<Response<pb::ListWorkflowsResponse>, Status> {
-        let tenant = tenant_of(&req);
+        let tenant = tenant_of(&req)?;
         let page = req.into_inner().page.unwrap_or_default();
         let out = self.engine.list_workflows(&tenant, page.page_size, &page.page_token).await?;
         Ok(Response::new(pb::ListWorkflowsResponse {

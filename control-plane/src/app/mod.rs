@@ -4,6 +4,7 @@ pub mod scheduler;
 pub mod tasks;
 
 use crate::api;
+pub use crate::api::auth::AuthMode;
 use crate::engine::Engine;
 use crate::http;
 use std::net::SocketAddr;
@@ -65,7 +66,12 @@ impl Listeners {
 /// Serves the gRPC API and the HTTP endpoints, and runs the reaper, reconciler and retention,
 /// until `shutdown` is cancelled (or a server fails). Then stops in order: health turns
 /// NOT_SERVING, the servers stop (worker streams end), the loops stop.
-pub async fn serve(engine: Engine, listeners: Listeners, shutdown: CancellationToken) -> Result<(), AppError> {
+pub async fn serve(
+    engine: Engine,
+    listeners: Listeners,
+    auth: AuthMode,
+    shutdown: CancellationToken,
+) -> Result<(), AppError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in api::SERVICE_NAMES {
         health.set_service_status(name, ServingStatus::Serving).await;
@@ -95,6 +101,7 @@ pub async fn serve(engine: Engine, listeners: Listeners, shutdown: CancellationT
     let metrics = engine.metrics().clone();
     let retention_metrics = metrics.retention();
     let grpc_metrics = api::layer::GrpcMetricsLayer::new(metrics.grpc().clone());
+    let grpc_auth = api::auth::AuthLayer::new(engine.clone(), auth);
 
     let mut servers = Tasks::default();
     let Listeners { grpc, http } = listeners;
@@ -102,6 +109,7 @@ pub async fn serve(engine: Engine, listeners: Listeners, shutdown: CancellationT
     servers.spawn("grpc-server", async move {
         let serve = tonic::transport::Server::builder()
             .layer(grpc_metrics)
+            .layer(grpc_auth)
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming(grpc), stop.clone().cancelled_owned());
         // In-flight calls get a grace period; clients that keep idle connections
@@ -122,7 +130,7 @@ pub async fn serve(engine: Engine, listeners: Listeners, shutdown: CancellationT
     });
     let (stop, failed, feed_engine) = (servers_stop.clone(), shutdown.clone(), engine.clone());
     servers.spawn("http-server", async move {
-        let routes = http::router(metrics, feed_engine, stop.clone());
+        let routes = http::router(metrics, feed_engine, auth, stop.clone());
         let result =
             axum::serve(http, routes).with_graceful_shutdown(stop.cancelled_owned()).await.map_err(|e| e.to_string());
         failed.cancel();

@@ -8,16 +8,42 @@ use braid_proto::v1 as pb;
 use braid_proto::v1::run_service_client::RunServiceClient;
 use braid_proto::v1::workflow_service_client::WorkflowServiceClient;
 use std::path::Path;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
-pub(super) async fn channel(client: &ClientArgs) -> Result<Channel, CliError> {
+/// A channel whose every call carries the `--token` (if any) as `authorization: Bearer …`.
+pub(super) type Authed = InterceptedService<Channel, Bearer>;
+
+/// Adds the bearer token to each call.
+#[derive(Debug, Clone)]
+pub(super) struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+pub(super) async fn channel(client: &ClientArgs) -> Result<Authed, CliError> {
     let fail = |reason: String| CliError::Connect { endpoint: client.endpoint.clone(), reason };
-    Endpoint::from_shared(client.endpoint.clone())
+    let bearer = match client.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => Some(
+            format!("Bearer {t}").parse().map_err(|_| CliError::Input("--token: not a valid header value".into()))?,
+        ),
+    };
+    let channel = Endpoint::from_shared(client.endpoint.clone())
         .map_err(|e| fail(e.to_string()))?
         .connect_timeout(std::time::Duration::from_secs(5))
         .connect()
         .await
-        .map_err(|e| fail(format!("{e} (is a control plane running? `braid dev` starts one)")))
+        .map_err(|e| fail(format!("{e} (is a control plane running? `braid dev` starts one)")))?;
+    Ok(InterceptedService::new(channel, Bearer(bearer)))
 }
 
 fn read_definition(file: &Path) -> Result<pb::WorkflowDefinition, CliError> {

@@ -59,9 +59,10 @@ async fn report(_input: Value, ctx: TaskContext) -> Result<Value, TaskError> {
 }
 
 /// The in-process worker serving the demo's task types through the gRPC API.
-pub fn worker(endpoint: String) -> Result<Worker, braid_worker::WorkerError> {
+pub fn worker(endpoint: String, token: Option<&str>) -> Result<Worker, braid_worker::WorkerError> {
     Worker::builder()
         .endpoint(endpoint)
+        .token(token.unwrap_or_default())
         .name("braid-dev-demo")
         .slots(4)
         .drain_timeout(Duration::from_secs(5))

@@ -10,6 +10,7 @@ macro_rules! outln {
     }};
 }
 
+mod access;
 mod admin;
 mod bench;
 mod client;
@@ -63,6 +64,9 @@ pub enum Command {
     Drill(drill::DrillArgs),
     /// Measure throughput, latency, DAG, drain and soak figures against a deployment it starts or is given.
     Bench(bench::BenchArgs),
+    /// Tenants and API tokens, managed directly in the database (no token needed).
+    #[command(subcommand)]
+    Admin(access::AdminCommand),
 }
 
 /// Selects dead letters; every flag narrows the selection.
@@ -137,6 +141,9 @@ pub struct DevArgs {
     /// Do not start the demo worker, load the demo workflow, or trigger a demo run.
     #[arg(long, env = "BRAID_NO_DEMO")]
     pub no_demo: bool,
+    /// Serve without authentication: every call acts as an admin of tenant "default".
+    #[arg(long, env = "BRAID_INSECURE")]
+    pub insecure: bool,
     #[command(flatten)]
     pub exec: crate::config::ExecArgs,
 }
@@ -157,6 +164,9 @@ pub struct ClientArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text, global = true)]
     pub output: Output,
+    /// API token, sent as `authorization: Bearer …` (`braid dev` prints one; `braid admin token create` makes them).
+    #[arg(long, env = "BRAID_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -297,6 +307,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Workflow(cmd) => client::workflow(cmd).await,
         Command::Run(cmd) => client::run(cmd).await,
         Command::Dlq(cmd) => admin::dlq(cmd).await,
+        Command::Admin(cmd) => access::admin(cmd).await,
         Command::Worker(cmd) => admin::workers(cmd).await,
         Command::Schedule(cmd) => schedule::schedule(cmd).await,
         Command::Drill(args) => drill::run(args).await,

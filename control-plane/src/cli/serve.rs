@@ -1,12 +1,15 @@
 //! `braid server`, `braid dev` and `braid migrate`: starting control planes and migrating databases.
 
 use super::{CliError, DevArgs, MigrateArgs};
-use crate::app::{self, Listeners};
+use crate::app::{self, AuthMode, Listeners};
 use crate::config::{ServerArgs, ServerConfig};
+use crate::domain::auth::Role;
 use crate::engine::{Engine, SystemClock};
 use crate::queue::{InProcessQueue, RedisQueue};
 use crate::store::Store;
+use std::io::Write;
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
 /// How long the demo worker may take to finish its task at shutdown.
@@ -33,8 +36,12 @@ pub async fn server(args: ServerArgs) -> Result<(), CliError> {
     let listeners = Listeners::bind(cfg.grpc_listen, cfg.http_listen).await?;
     outln!("Braid {} server", crate::VERSION);
     listeners.announce();
+    let auth = auth_mode(args.insecure);
+    if auth == AuthMode::Required {
+        outln!("Auth  on: every call needs an API token (braid admin token create --tenant T --role R)");
+    }
     let engine = Engine::new(store.clone(), Arc::new(SystemClock), Arc::new(queue), cfg.exec);
-    let served = app::serve(engine, listeners, app::shutdown_on_signals()).await;
+    let served = app::serve(engine, listeners, auth, app::shutdown_on_signals()).await;
     let closed = store.close().await;
     served?;
     Ok(closed?)
@@ -56,13 +63,25 @@ pub async fn dev(args: DevArgs) -> Result<(), CliError> {
     listeners.announce();
     let settings = args.exec.settings()?;
     let engine = Engine::new(store.clone(), Arc::new(SystemClock), Arc::new(InProcessQueue::new()), settings);
+    let auth = auth_mode(args.insecure);
+    let token = match auth {
+        AuthMode::Off => None,
+        AuthMode::Required => {
+            let token = dev_token(&engine, &args.data_dir).await?;
+            outln!("Token {token}");
+            outln!(
+                "      an admin token of tenant \"default\": export BRAID_TOKEN=… for the CLI; the dashboard asks for it once"
+            );
+            Some(token)
+        }
+    };
     let signals = app::shutdown_on_signals();
     // The demo worker drains first (finishing its task), then the server stops.
     let server_stop = tokio_util::sync::CancellationToken::new();
     let demo = if args.no_demo {
         None
     } else {
-        let worker = super::demo::worker(format!("http://{}", listeners.grpc_addr()))?;
+        let worker = super::demo::worker(format!("http://{}", listeners.grpc_addr()), token.as_deref())?;
         let stop = signals.clone();
         let handle = tokio::spawn(async move { worker.run_until(stop.cancelled_owned()).await });
         let run = super::demo::start(&engine).await?;
@@ -82,10 +101,44 @@ pub async fn dev(args: DevArgs) -> Result<(), CliError> {
         }
         stop.cancel();
     });
-    let served = app::serve(engine, listeners, server_stop).await;
+    let served = app::serve(engine, listeners, auth, server_stop).await;
     let closed = store.close().await;
     served?;
     Ok(closed?)
+}
+
+/// Auth is on unless `--insecure` says otherwise, which is said loudly.
+fn auth_mode(insecure: bool) -> AuthMode {
+    if insecure {
+        outln!(
+            "Auth  OFF (--insecure): every call acts as an admin of tenant \"default\"; use only on a trusted machine"
+        );
+        tracing::warn!("authentication is OFF (--insecure): every call acts as an admin of tenant \"default\"");
+        AuthMode::Off
+    } else {
+        AuthMode::Required
+    }
+}
+
+/// The admin token `braid dev` prints: the one kept in the data dir while it is still valid,
+/// else a new one (kept there, readable only by its owner).
+async fn dev_token(engine: &Engine, data_dir: &std::path::Path) -> Result<String, CliError> {
+    let path = data_dir.join("admin-token");
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && engine.authenticate(text.trim()).await.is_ok()
+    {
+        return Ok(text.trim().to_owned());
+    }
+    let made = engine.create_token(crate::domain::records::Tenant::DEFAULT, Role::Admin, "braid dev", None).await?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| CliError::Input(format!("cannot write {}: {e}", path.display())))?;
+    writeln!(file, "{}", made.text).map_err(|e| CliError::Input(format!("cannot write {}: {e}", path.display())))?;
+    Ok(made.text)
 }
 
 pub async fn migrate(args: MigrateArgs) -> Result<(), CliError> {

@@ -1,5 +1,6 @@
 //! Braid's domain: workflow definitions and their validation, retry policy, lifecycle states, records (pure, no I/O).
 
+pub mod auth;
 pub mod blockers;
 pub mod cron;
 pub mod definition;

@@ -158,7 +158,8 @@ impl ControlPlane {
         log: &Path,
     ) -> Result<Self, DrillError> {
         let mut cmd = Command::new(exe);
-        cmd.arg(subcommand).args(args);
+        // Drills and benches drive the deployment they start with their own clients: no tokens.
+        cmd.arg(subcommand).arg("--insecure").args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -18,6 +18,12 @@ pub enum EngineError {
     AlreadyExists(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// No credential, or one that is unknown, expired or revoked.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The credential's role does not grant the call.
+    #[error("{0}")]
+    PermissionDenied(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -41,6 +47,8 @@ impl EngineError {
             Self::NotFound(m) => Self::NotFound(format!("{prefix}: {m}")),
             Self::AlreadyExists(m) => Self::AlreadyExists(format!("{prefix}: {m}")),
             Self::FailedPrecondition(m) => Self::FailedPrecondition(format!("{prefix}: {m}")),
+            Self::Unauthenticated(m) => Self::Unauthenticated(m),
+            Self::PermissionDenied(m) => Self::PermissionDenied(m),
             Self::Store(e) => Self::Store(e),
         }
     }

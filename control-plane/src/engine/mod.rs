@@ -1,5 +1,6 @@
 //! The use cases: authoring, triggering and reading runs. Owns transactions and the rules.
 
+pub mod access;
 mod admission;
 pub mod authoring;
 pub mod cancel;
@@ -50,6 +51,8 @@ pub struct Engine {
     node_id: String,
     /// Where the engine records what it decides (exported on `/metrics`).
     metrics: Metrics,
+    /// Recently checked credentials (a revocation takes effect within [`access::CREDENTIAL_TTL`]).
+    credentials: access::CredentialCache,
 }
 
 impl Engine {
@@ -77,6 +80,7 @@ impl Engine {
             triggers: Arc::default(),
             node_id: Uuid::now_v7().to_string(),
             metrics,
+            credentials: access::CredentialCache::default(),
         }
     }
 

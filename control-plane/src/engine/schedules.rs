@@ -86,8 +86,9 @@ impl Engine {
     async fn require_workflow(&self, tenant: &Tenant, name: &str) -> Result<(), EngineError> {
         match self.get_workflow(tenant, name, None).await {
             Ok(_) => Ok(()),
+            // As for any id the caller's tenant does not have: NOT_FOUND, whether another tenant has it or not.
             Err(EngineError::NotFound(_)) => {
-                Err(EngineError::invalid("schedule.workflow_name", format!("no workflow named {name:?}")))
+                Err(EngineError::NotFound(format!("schedule.workflow_name: no workflow named {name:?}")))
             }
             Err(e) => Err(e),
         }

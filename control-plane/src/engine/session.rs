@@ -172,7 +172,8 @@ fn check_hello(h: &Hello) -> Result<(), EngineError> {
 impl Engine {
     /// Serves one worker stream until the worker closes it (or `shutdown`): registers the
     /// worker, sends Welcome, then leases work while it has free slots and answers its
-    /// messages. Leases it holds at the end stay until they expire or it reconnects.
+    /// messages. Leases it holds at the end stay until they expire or it reconnects; they are
+    /// returned, so that a caller ending the stream for good (a revoked token) can release them.
     pub async fn serve_worker<S>(
         &self,
         tenant: Tenant,
@@ -181,13 +182,13 @@ impl Engine {
         out: mpsc::Sender<Outbound>,
         shutdown: CancellationToken,
         started: tokio::sync::oneshot::Sender<Result<(), EngineError>>,
-    ) -> Result<(), EngineError>
+    ) -> Result<Vec<LeaseKey>, EngineError>
     where
         S: Stream<Item = Inbound> + Send + Unpin,
     {
         if let Err(e) = check_hello(&hello) {
             let _ = started.send(Err(e));
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut types = hello.task_types.clone();
         types.sort();
@@ -210,7 +211,7 @@ impl Engine {
         };
         if let Err(e) = workers::insert(self.store.conn(), &tenant, &row).await {
             let _ = started.send(Err(e.into()));
-            return Ok(());
+            return Ok(Vec::new());
         }
         let _ = started.send(Ok(()));
         let flow = Arc::new(Mutex::new(Flow { free: hello.slots, held: HashSet::new(), draining: false }));
@@ -246,7 +247,8 @@ impl Engine {
             tracing::debug!(worker = %id, error = %e, "cannot release queue consumer");
         }
         tracing::info!(worker = %id, "worker disconnected");
-        result
+        let held = lock(&flow).held.iter().copied().collect();
+        result.map(|()| held)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -34,6 +34,8 @@ impl IntoResponse for HttpError {
                 EngineError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
                 EngineError::AlreadyExists(_) => (StatusCode::CONFLICT, "already_exists"),
                 EngineError::FailedPrecondition(_) => (StatusCode::CONFLICT, "failed_precondition"),
+                EngineError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+                EngineError::PermissionDenied(_) => (StatusCode::FORBIDDEN, "permission_denied"),
                 EngineError::Store(s) => match s {
                     StoreError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
                     StoreError::Conflict(_) => (StatusCode::CONFLICT, "aborted"),

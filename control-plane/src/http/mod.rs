@@ -1,20 +1,26 @@
-//! The HTTP port: `/healthz`, `/metrics` (Prometheus text), the live feed (`sse`), the dashboard's JSON API (`api`) and the dashboard itself (`dashboard`).
+//! The HTTP port: `/healthz`, `/metrics` (Prometheus text), the live feed (`sse`), the dashboard's JSON API (`api`), sign-in (`auth`) and the dashboard itself (`dashboard`).
 
-use crate::domain::records::Tenant;
+use crate::api::auth::AuthMode;
 use crate::engine::Engine;
 use axum::Router;
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
 pub mod api;
+pub mod auth;
 pub mod dashboard;
 pub mod error;
 pub mod sse;
 pub use crate::metrics::Metrics;
 
-/// Every route of the HTTP port; open live feeds end when `stop` is cancelled.
-pub fn router(metrics: Metrics, engine: Engine, stop: CancellationToken) -> Router {
+/// Every route of the HTTP port; open live feeds end when `stop` is cancelled. The API and the
+/// feeds need a token when `auth` is required; `/`, `/ui/…`, `/healthz` and `/metrics` do not.
+pub fn router(metrics: Metrics, engine: Engine, auth: AuthMode, stop: CancellationToken) -> Router {
+    let checked = auth::HttpAuth { engine: engine.clone(), mode: auth };
+    let guarded = sse::routes(engine.clone(), stop)
+        .merge(api::routes(engine))
+        .route_layer(axum::middleware::from_fn_with_state(checked.clone(), auth::require));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
@@ -24,13 +30,7 @@ pub fn router(metrics: Metrics, engine: Engine, stop: CancellationToken) -> Rout
                 async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body) }
             }),
         )
-        .merge(sse::routes(engine.clone(), stop))
-        .merge(api::routes(engine))
+        .merge(guarded)
+        .merge(auth::routes(checked))
         .merge(dashboard::routes())
-}
-
-/// The tenant an HTTP request acts for. Until API tokens exist (see the security issue),
-/// every request acts for the default tenant, as in `api::tenant_of`.
-pub(crate) fn tenant_of(_headers: &HeaderMap) -> Tenant {
-    Tenant::default_tenant()
 }

@@ -1,17 +1,17 @@
 //! The live feed over HTTP: `GET /v1/runs/{id}/events` and `GET /v1/events` as Server-Sent Events.
 
 use super::error::HttpError;
-use super::tenant_of;
+use crate::domain::auth::Principal;
 use crate::domain::records::RunEvent;
 use crate::engine::feed::FeedStart;
 use crate::engine::runs::parse_run_id;
 use crate::engine::{Engine, EngineError};
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
+use axum::{Extension, Router};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -94,8 +94,9 @@ async fn run_feed(
     Path(id): Path<String>,
     Query(q): Query<FeedQuery>,
     headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
 ) -> Result<impl IntoResponse, HttpError> {
-    let tenant = tenant_of(&headers);
+    let tenant = caller.tenant;
     let run_id = parse_run_id("id", &id)?;
     let after = resume_point(&headers, q.after.as_deref())?.unwrap_or(0);
     let events = feed.engine.watch_run(&tenant, run_id, after).await?;
@@ -108,8 +109,9 @@ async fn tenant_feed(
     State(feed): State<Feed>,
     Query(q): Query<FeedQuery>,
     headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
 ) -> Result<impl IntoResponse, HttpError> {
-    let tenant = tenant_of(&headers);
+    let tenant = caller.tenant;
     let start = resume_point(&headers, q.after.as_deref())?.map_or(FeedStart::Now, FeedStart::After);
     let workflow = q.workflow.filter(|w| !w.is_empty());
     let events = feed.engine.watch_events(&tenant, workflow, start).await?;

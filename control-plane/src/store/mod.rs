@@ -1,5 +1,6 @@
 //! Storage: the sea-orm connection, its error enum, and named query functions (the only SQL).
 
+pub mod access;
 pub mod bulk;
 pub mod dbtime;
 pub mod dead_letters;

@@ -77,7 +77,11 @@ pub(crate) fn open(config: Arc<Config>) -> BoxFuture<'static, Result<Opened, Lin
             sdk_version: crate::SDK_VERSION.to_owned(),
         };
         tx.send(pb::ConnectRequest { message: Some(Out::Hello(hello)) }).map_err(|_| LinkError::Closed)?;
-        let response = tokio::time::timeout(bound, client.connect(UnboundedReceiverStream::new(outbound)))
+        let mut request = tonic::Request::new(UnboundedReceiverStream::new(outbound));
+        if let Some(auth) = &config.authorization {
+            request.metadata_mut().insert("authorization", auth.clone());
+        }
+        let response = tokio::time::timeout(bound, client.connect(request))
             .await
             .map_err(|_| LinkError::Timeout("the stream to open"))?
             .map_err(|s| LinkError::Status(Box::new(s)))?;

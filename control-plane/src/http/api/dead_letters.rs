@@ -2,13 +2,12 @@
 
 use super::json::{ErrorJson, time};
 use super::{given, page_size, uuid};
+use crate::domain::auth::Principal;
 use crate::engine::Engine;
 use crate::http::error::HttpError;
-use crate::http::tenant_of;
 use crate::store::dead_letters::DeadLetterFilter;
-use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -33,10 +32,10 @@ fn filter(workflow: Option<String>, task: Option<String>, error_type: Option<Str
 /// `GET /api/v1/dead-letters/groups`.
 pub async fn groups(
     State(engine): State<Engine>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
     Query(q): Query<FilterQuery>,
 ) -> Result<Json<Value>, HttpError> {
-    let groups = engine.dead_letter_groups(&tenant_of(&headers), &filter(q.workflow, q.task, q.error_type)).await?;
+    let groups = engine.dead_letter_groups(&caller.tenant, &filter(q.workflow, q.task, q.error_type)).await?;
     let total: u64 = groups.iter().map(|g| g.count).sum();
     let groups: Vec<Value> = groups
         .iter()
@@ -52,13 +51,13 @@ pub async fn groups(
 /// `GET /api/v1/dead-letters`: waiting dead letters, newest first.
 pub async fn list(
     State(engine): State<Engine>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
     Query(q): Query<FilterQuery>,
 ) -> Result<Json<Value>, HttpError> {
     let size = page_size(q.page_size)?;
     let token = q.page_token.unwrap_or_default();
     let f = filter(q.workflow, q.task, q.error_type);
-    let page = engine.list_dead_letters(&tenant_of(&headers), &f, size, &token).await?;
+    let page = engine.list_dead_letters(&caller.tenant, &f, size, &token).await?;
     let items: Vec<Value> = page
         .items
         .iter()
@@ -89,7 +88,7 @@ pub struct RedriveBody {
 /// `POST /api/v1/dead-letters/redrive` with `{"ids": […]}` or `{"filter": {…}}` (empty: all).
 pub async fn redrive(
     State(engine): State<Engine>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
     Json(body): Json<RedriveBody>,
 ) -> Result<Json<Value>, HttpError> {
     let f = match (body.ids.is_empty(), body.filter) {
@@ -106,7 +105,7 @@ pub async fn redrive(
         .enumerate()
         .map(|(i, id)| uuid(&format!("ids[{i}]"), "dead letter", id))
         .collect::<Result<Vec<_>, _>>()?;
-    let task_ids = engine.redrive(&tenant_of(&headers), &ids, &f).await?;
+    let task_ids = engine.redrive(&caller.tenant, &ids, &f).await?;
     let task_ids: Vec<String> = task_ids.iter().map(ToString::to_string).collect();
     Ok(Json(json!({"redriven": task_ids.len(), "task_ids": task_ids})))
 }

@@ -1,18 +1,20 @@
 //! Workers and queues on the dashboard API: connected workers with their load, queues with depth, lag, throughput and capacity.
 
 use super::json::time;
+use crate::domain::auth::Principal;
 use crate::engine::Engine;
 use crate::engine::insight::THROUGHPUT_WINDOW;
 use crate::http::error::HttpError;
-use crate::http::tenant_of;
-use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 /// `GET /api/v1/workers`.
-pub async fn workers(State(engine): State<Engine>, headers: HeaderMap) -> Result<Json<Value>, HttpError> {
-    let loads = engine.worker_loads(&tenant_of(&headers)).await?;
+pub async fn workers(
+    State(engine): State<Engine>,
+    Extension(caller): Extension<Principal>,
+) -> Result<Json<Value>, HttpError> {
+    let loads = engine.worker_loads(&caller.tenant).await?;
     let workers: Vec<Value> = loads
         .iter()
         .map(|l| {
@@ -28,8 +30,11 @@ pub async fn workers(State(engine): State<Engine>, headers: HeaderMap) -> Result
 }
 
 /// `GET /api/v1/queues`: per task type; throughput is tasks leased in the last minute.
-pub async fn queues(State(engine): State<Engine>, headers: HeaderMap) -> Result<Json<Value>, HttpError> {
-    let queues = engine.queue_insights(&tenant_of(&headers)).await?;
+pub async fn queues(
+    State(engine): State<Engine>,
+    Extension(caller): Extension<Principal>,
+) -> Result<Json<Value>, HttpError> {
+    let queues = engine.queue_insights(&caller.tenant).await?;
     let queues: Vec<Value> = queues
         .iter()
         .map(|q| {

@@ -2,16 +2,16 @@
 
 use super::json::{Blob, RunJson, TaskJson, time};
 use super::{given, instant, page_size, uuid};
+use crate::domain::auth::Principal;
 use crate::domain::records::{RunFilter, Task};
 use crate::domain::state::{RunState, TriggerSource};
 use crate::engine::Engine;
 use crate::engine::dispatch::task_input;
 use crate::http::error::HttpError;
-use crate::http::tenant_of;
-use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -54,8 +54,11 @@ fn run_filter(q: ListQuery) -> Result<RunFilter, HttpError> {
 }
 
 /// `GET /api/v1/workflows`: every workflow with its latest version.
-pub async fn workflows(State(engine): State<Engine>, headers: HeaderMap) -> Result<Json<Value>, HttpError> {
-    let page = engine.list_workflows(&tenant_of(&headers), 1000, "").await?;
+pub async fn workflows(
+    State(engine): State<Engine>,
+    Extension(caller): Extension<Principal>,
+) -> Result<Json<Value>, HttpError> {
+    let page = engine.list_workflows(&caller.tenant, 1000, "").await?;
     let items: Vec<Value> = page
         .items
         .iter()
@@ -70,13 +73,13 @@ pub async fn workflows(State(engine): State<Engine>, headers: HeaderMap) -> Resu
 /// `GET /api/v1/runs`: runs newest first, filtered, with task counts.
 pub async fn list(
     State(engine): State<Engine>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, HttpError> {
     let size = page_size(q.page_size.clone())?;
     let token = q.page_token.clone().unwrap_or_default();
     let filter = run_filter(q)?;
-    let page = engine.list_runs_with_counts(&tenant_of(&headers), &filter, size, &token).await?;
+    let page = engine.list_runs_with_counts(&caller.tenant, &filter, size, &token).await?;
     let runs: Vec<RunJson> = page.items.iter().map(|(r, c)| RunJson::new(r, Some(c))).collect();
     Ok(Json(json!({"runs": runs, "next_page_token": page.next.unwrap_or_default()})))
 }
@@ -84,11 +87,11 @@ pub async fn list(
 /// `GET /api/v1/runs/{id}`: the run, its tasks with attempts, and why each waiting task waits.
 pub async fn detail(
     State(engine): State<Engine>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, HttpError> {
     let id = uuid("id", "run", &id)?;
-    let x = engine.inspect_run(&tenant_of(&headers), id).await?;
+    let x = engine.inspect_run(&caller.tenant, id).await?;
     let run = &x.detail.run;
     let mut run_json = serde_json::to_value(RunJson::new(run, None)).unwrap_or_default();
     run_json["input"] = json!(Blob::new(&run.input, format!("/api/v1/runs/{id}/input")));
@@ -110,7 +113,7 @@ const MAX_EVENTS: u64 = 5000;
 /// `GET /api/v1/runs/{id}/events`: the run's event log after `after`, oldest first.
 pub async fn events(
     State(engine): State<Engine>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
     Path(id): Path<String>,
     Query(q): Query<EventsQuery>,
 ) -> Result<Json<Value>, HttpError> {
@@ -120,7 +123,7 @@ pub async fn events(
     };
     let after = number("after", q.after)?.unwrap_or(0);
     let limit = number("limit", q.limit)?.unwrap_or(1000).clamp(1, MAX_EVENTS);
-    let (events, run) = engine.run_events(&tenant_of(&headers), id, after, limit).await?;
+    let (events, run) = engine.run_events(&caller.tenant, id, after, limit).await?;
     let events: Vec<Value> = events.iter().map(crate::http::sse::event_json).collect();
     Ok(Json(json!({"events": events, "run_state": run.state.as_str()})))
 }
@@ -142,22 +145,22 @@ fn download(body: String, filename: &str) -> Response {
 /// `GET /api/v1/runs/{id}/input`.
 pub async fn run_input(
     State(engine): State<Engine>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
     let run_id = uuid("id", "run", &id)?;
-    let run = engine.get_run(&tenant_of(&headers), run_id).await?.run;
+    let run = engine.get_run(&caller.tenant, run_id).await?.run;
     Ok(download(run.input, &format!("run-{run_id}-input.json")))
 }
 
 /// `GET /api/v1/runs/{id}/output`.
 pub async fn run_output(
     State(engine): State<Engine>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
     let run_id = uuid("id", "run", &id)?;
-    let run = engine.get_run(&tenant_of(&headers), run_id).await?.run;
+    let run = engine.get_run(&caller.tenant, run_id).await?.run;
     let output = run.output.ok_or_else(|| HttpError::bad("id", format!("run {run_id} has no output (yet)")))?;
     Ok(download(output, &format!("run-{run_id}-output.json")))
 }
@@ -165,12 +168,12 @@ pub async fn run_output(
 /// The run's input and the named task, or NOT_FOUND.
 async fn run_task(
     engine: &Engine,
-    headers: &HeaderMap,
+    caller: &Principal,
     id: &str,
     name: &str,
 ) -> Result<(String, Vec<Task>, usize), HttpError> {
     let run_id = uuid("id", "run", id)?;
-    let detail = engine.get_run(&tenant_of(headers), run_id).await?;
+    let detail = engine.get_run(&caller.tenant, run_id).await?;
     let at = detail.tasks.iter().position(|t| t.name == name).ok_or_else(|| {
         HttpError::Engine(crate::engine::EngineError::NotFound(format!("run {run_id} has no task {name:?}")))
     })?;
@@ -178,8 +181,8 @@ async fn run_task(
 }
 
 /// The input the task's worker receives: the run's input and its dependencies' outputs.
-async fn composed_input(engine: &Engine, headers: &HeaderMap, id: &str, name: &str) -> Result<String, HttpError> {
-    let (input, tasks, at) = run_task(engine, headers, id, name).await?;
+async fn composed_input(engine: &Engine, caller: &Principal, id: &str, name: &str) -> Result<String, HttpError> {
+    let (input, tasks, at) = run_task(engine, caller, id, name).await?;
     let outputs = |d: &str| tasks.iter().find(|t| t.name == d).and_then(|t| t.output.as_deref());
     Ok(task_input(&input, tasks[at].depends_on.iter().map(|d| (d.as_str(), outputs(d)))).to_string())
 }
@@ -187,10 +190,10 @@ async fn composed_input(engine: &Engine, headers: &HeaderMap, id: &str, name: &s
 /// `GET /api/v1/runs/{id}/tasks/{name}`: the task's input as shown (pretty, cut, with its download).
 pub async fn task_view(
     State(engine): State<Engine>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Json<Value>, HttpError> {
-    let doc = composed_input(&engine, &headers, &id, &name).await?;
+    let doc = composed_input(&engine, &caller, &id, &name).await?;
     let encoded = percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC);
     Ok(Json(json!({"input": Blob::new(&doc, format!("/api/v1/runs/{id}/tasks/{encoded}/input"))})))
 }
@@ -198,20 +201,20 @@ pub async fn task_view(
 /// `GET /api/v1/runs/{id}/tasks/{name}/input`: the input the task's worker receives, as a file.
 pub async fn task_input_download(
     State(engine): State<Engine>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, HttpError> {
-    let doc = composed_input(&engine, &headers, &id, &name).await?;
+    let doc = composed_input(&engine, &caller, &id, &name).await?;
     Ok(download(doc, &format!("{name}-input.json")))
 }
 
 /// `GET /api/v1/runs/{id}/tasks/{name}/output`.
 pub async fn task_output(
     State(engine): State<Engine>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, HttpError> {
-    let (_, mut tasks, at) = run_task(&engine, &headers, &id, &name).await?;
+    let (_, mut tasks, at) = run_task(&engine, &caller, &id, &name).await?;
     let output = tasks
         .swap_remove(at)
         .output
@@ -228,15 +231,15 @@ pub struct CancelBody {
 /// `POST /api/v1/runs/{id}/cancel`.
 pub async fn cancel(
     State(engine): State<Engine>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
     Path(id): Path<String>,
     body: Option<Json<CancelBody>>,
 ) -> Result<Json<Value>, HttpError> {
     let id = uuid("id", "run", &id)?;
     let reason = body.map(|b| b.0.reason).filter(|r| !r.trim().is_empty());
     let reason = reason.as_deref().unwrap_or("cancelled from the dashboard");
-    let before = engine.get_run(&tenant_of(&headers), id).await?.run.state;
-    let out = engine.cancel_run(&tenant_of(&headers), id, reason).await?;
+    let before = engine.get_run(&caller.tenant, id).await?.run.state;
+    let out = engine.cancel_run(&caller.tenant, id, reason).await?;
     let state = out.run.run.state;
     Ok(Json(json!({"state": state.as_str(), "changed": state != before})))
 }
@@ -244,22 +247,22 @@ pub async fn cancel(
 /// `POST /api/v1/runs/{id}/rerun`: a new run of the same version with the same input.
 pub async fn rerun(
     State(engine): State<Engine>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, HttpError> {
     let id = uuid("id", "run", &id)?;
-    let new = engine.rerun(&tenant_of(&headers), id).await?;
+    let new = engine.rerun(&caller.tenant, id).await?;
     Ok(Json(json!({"run_id": new.to_string()})))
 }
 
 /// `POST /api/v1/runs/{id}/redrive`: every dead letter of the run.
 pub async fn redrive(
     State(engine): State<Engine>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, HttpError> {
     let id = uuid("id", "run", &id)?;
-    let tasks = engine.redrive_run(&tenant_of(&headers), id).await?;
+    let tasks = engine.redrive_run(&caller.tenant, id).await?;
     let ids: Vec<String> = tasks.iter().map(ToString::to_string).collect();
     Ok(Json(json!({"redriven": ids})))
 }

@@ -2,14 +2,13 @@
 
 use super::json::{opt_time, time};
 use super::uuid;
+use crate::domain::auth::Principal;
 use crate::domain::records::Run;
 use crate::domain::schedule::ScheduleView;
 use crate::engine::Engine;
 use crate::http::error::HttpError;
-use crate::http::tenant_of;
-use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 fn schedule_json(v: &ScheduleView, recent: Option<&[Run]>) -> Value {
@@ -33,32 +32,35 @@ fn schedule_json(v: &ScheduleView, recent: Option<&[Run]>) -> Value {
 }
 
 /// `GET /api/v1/schedules`: by name, with the newest runs of each.
-pub async fn list(State(engine): State<Engine>, headers: HeaderMap) -> Result<Json<Value>, HttpError> {
-    let page = engine.schedules_with_runs(&tenant_of(&headers), 200, "").await?;
+pub async fn list(
+    State(engine): State<Engine>,
+    Extension(caller): Extension<Principal>,
+) -> Result<Json<Value>, HttpError> {
+    let page = engine.schedules_with_runs(&caller.tenant, 200, "").await?;
     let items: Vec<Value> = page.items.iter().map(|(v, runs)| schedule_json(v, Some(runs))).collect();
     Ok(Json(json!({"schedules": items})))
 }
 
-async fn set_paused(engine: &Engine, headers: &HeaderMap, id: &str, paused: bool) -> Result<Json<Value>, HttpError> {
+async fn set_paused(engine: &Engine, caller: &Principal, id: &str, paused: bool) -> Result<Json<Value>, HttpError> {
     let id = uuid("id", "schedule", id)?;
-    let v = engine.set_schedule_paused(&tenant_of(headers), id, paused).await?;
+    let v = engine.set_schedule_paused(&caller.tenant, id, paused).await?;
     Ok(Json(schedule_json(&v, None)))
 }
 
 /// `POST /api/v1/schedules/{id}/pause`.
 pub async fn pause(
     State(engine): State<Engine>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, HttpError> {
-    set_paused(&engine, &headers, &id, true).await
+    set_paused(&engine, &caller, &id, true).await
 }
 
 /// `POST /api/v1/schedules/{id}/resume`.
 pub async fn resume(
     State(engine): State<Engine>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, HttpError> {
-    set_paused(&engine, &headers, &id, false).await
+    set_paused(&engine, &caller, &id, false).await
 }

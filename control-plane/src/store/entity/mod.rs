@@ -4,6 +4,7 @@
 //! are [`chrono::DateTime<chrono::Utc>`] (`timestamptz`; RFC 3339 TEXT on SQLite),
 //! JSON payloads are `String` holding the exact bytes (TEXT), nullable columns are `Option`.
 
+pub mod api_token;
 pub mod dead_letter;
 pub mod run;
 pub mod run_event;

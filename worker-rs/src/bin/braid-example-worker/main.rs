@@ -36,6 +36,9 @@ struct Args {
     /// How long a drain (SIGTERM/SIGINT) lets running tasks finish, e.g. "30s".
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
+    /// API token (a worker token of the tenant whose tasks to serve).
+    #[arg(long, env = "BRAID_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Serves Prometheus metrics on http://ADDR/metrics (port 0: any free port; printed as `metrics http://ADDR`).
     #[arg(long)]
     metrics_listen: Option<std::net::SocketAddr>,
@@ -68,6 +71,9 @@ async fn main() -> anyhow::Result<()> {
         });
     if let Some(addr) = args.metrics_listen {
         builder = builder.metrics_listen(addr);
+    }
+    if let Some(token) = args.token {
+        builder = builder.token(token);
     }
     let mut kinds = args.types;
     kinds.sort();
