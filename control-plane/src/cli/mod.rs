@@ -138,6 +138,8 @@ pub struct DevArgs {
     #[arg(long, env = "BRAID_NO_DEMO")]
     pub no_demo: bool,
     #[command(flatten)]
+    pub tls: crate::config::TlsArgs,
+    #[command(flatten)]
     pub exec: crate::config::ExecArgs,
 }
 
@@ -154,6 +156,15 @@ pub struct ClientArgs {
     /// gRPC endpoint of a control plane.
     #[arg(long, env = "BRAID_ENDPOINT", default_value = "http://127.0.0.1:7400", global = true)]
     pub endpoint: String,
+    /// PEM CA certificate(s) that the server's certificate must chain to (an https:// endpoint).
+    #[arg(long, env = "BRAID_CA_CERT", value_name = "PATH", global = true)]
+    pub ca_cert: Option<PathBuf>,
+    /// PEM client certificate for a server that requires one (mTLS); with --client-key.
+    #[arg(long, env = "BRAID_CLIENT_CERT", value_name = "PATH", global = true, requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, env = "BRAID_CLIENT_KEY", value_name = "PATH", global = true, requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text, global = true)]
     pub output: Output,
