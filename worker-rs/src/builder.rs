@@ -1,6 +1,7 @@
 //! `WorkerBuilder`: the worker's settings and handlers, checked by `build()`.
 
 use crate::handler::{BoxedHandler, boxed};
+use crate::tls::TlsOptions;
 use crate::traces::Traces;
 use crate::{TaskContext, TaskError, Worker, WorkerError, WorkerEvent};
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -56,6 +57,7 @@ pub struct WorkerBuilder {
     on_event: Option<EventHook>,
     tracer_provider: Option<SdkTracerProvider>,
     metrics_listen: Option<std::net::SocketAddr>,
+    tls: TlsOptions,
 }
 
 impl Default for WorkerBuilder {
@@ -73,6 +75,7 @@ impl Default for WorkerBuilder {
             on_event: None,
             tracer_provider: None,
             metrics_listen: None,
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -88,6 +91,7 @@ impl fmt::Debug for WorkerBuilder {
             .field("labels", &self.labels)
             .field("task_types", &types)
             .field("drain_timeout", &self.drain_timeout)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -196,6 +200,29 @@ impl WorkerBuilder {
         self
     }
 
+    /// PEM CA certificate(s) the server's certificate must chain to; required for an `https://`
+    /// endpoint (TLS is used only with `https://`; system roots are not consulted).
+    #[must_use]
+    pub fn tls_ca_cert(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.ca = Some(pem.into());
+        self
+    }
+
+    /// PEM client certificate (chain) and its private key, presented to a server that requires
+    /// client certificates (mTLS).
+    #[must_use]
+    pub fn tls_client_identity(mut self, cert_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.identity = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// The name the server's certificate is checked against, instead of the endpoint's host.
+    #[must_use]
+    pub fn tls_domain(mut self, name: impl Into<String>) -> Self {
+        self.tls.domain = Some(name.into());
+        self
+    }
+
     /// Checks the settings and makes the worker; nothing connects until it runs.
     pub fn build(self) -> Result<Worker, WorkerError> {
         if let Some(problem) = self.problem {
@@ -216,6 +243,7 @@ impl WorkerBuilder {
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(10))
             .keep_alive_while_idle(true);
+        let endpoint = self.tls.apply(&self.endpoint, endpoint)?;
         let metrics_listener = match self.metrics_listen {
             Some(addr) => {
                 Some(std::net::TcpListener::bind(addr).map_err(|source| WorkerError::MetricsListen { addr, source })?)
@@ -280,5 +308,21 @@ mod tests {
         assert!(matches!(bad, Err(WorkerError::InvalidEndpoint { .. })));
         let w = Worker::builder().task("a", nothing).build().expect("builds");
         assert!(w.name().ends_with(&format!("-{}", std::process::id())));
+    }
+
+    #[test]
+    fn tls_checks() {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let (cert, key) = (made.cert.pem(), made.signing_key.serialize_pem());
+        let https = || Worker::builder().task("a", nothing).endpoint("https://127.0.0.1:7400");
+        assert!(matches!(https().build(), Err(WorkerError::HttpsWithoutCa { .. })));
+        let plain_with_ca = Worker::builder().task("a", nothing).tls_ca_cert(cert.clone()).build();
+        assert!(matches!(plain_with_ca, Err(WorkerError::TlsWithoutHttps { .. })));
+        let bad_ca = https().tls_ca_cert("not pem").build();
+        assert!(matches!(bad_ca, Err(WorkerError::InvalidPem { what: "CA certificate", .. })));
+        let bad_key = https().tls_ca_cert(cert.clone()).tls_client_identity(cert.clone(), cert.clone()).build();
+        assert!(matches!(bad_key, Err(WorkerError::InvalidPem { what: "client key", .. })));
+        let ok = https().tls_ca_cert(cert.clone()).tls_client_identity(cert, key).tls_domain("localhost").build();
+        assert!(ok.is_ok(), "{ok:?}");
     }
 }
