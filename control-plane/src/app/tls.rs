@@ -104,14 +104,18 @@ pub fn read_pem(flag: &str, path: &Path, kind: PemKind) -> Result<Vec<u8>, Strin
     Ok(bytes)
 }
 
-/// An error and its sources on one line (tonic's transport errors keep the reason in a source).
+/// An error and its sources on one line (tonic's transport errors keep the reason in a source);
+/// a cause whose text its parent already ends with is not repeated.
 pub fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
     }
     text
 }

@@ -285,7 +285,7 @@ pub enum CliError {
     App(#[from] crate::app::AppError),
     #[error("cannot reach {endpoint}: {reason}")]
     Connect { endpoint: String, reason: String },
-    #[error("{:?}: {}", .0.code(), .0.message())]
+    #[error("{}", rpc_error(.0))]
     Rpc(#[from] tonic::Status),
     #[error("{0}")]
     Input(String),
@@ -297,6 +297,15 @@ pub enum CliError {
     Worker(#[from] braid_worker::WorkerError),
     #[error("bench: {0}")]
     Bench(#[from] crate::bench::BenchError),
+}
+
+/// `Code: message`, then the causes of a transport failure (e.g. a TLS handshake the server refused).
+fn rpc_error(status: &tonic::Status) -> String {
+    let text = format!("{:?}: {}", status.code(), status.message());
+    match std::error::Error::source(status) {
+        Some(source) => format!("{text}: {}", crate::app::tls::chain(source)),
+        None => text,
+    }
 }
 
 /// Runs the parsed command line.
