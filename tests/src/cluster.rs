@@ -24,19 +24,24 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A cluster whose server also takes `server_args` (e.g. `--tls-cert …`).
+    pub async fn start_with(server_args: &[&str]) -> Self {
         let (db, db_url) = braid_migrations::testing::fresh_postgres().await;
         let base = std::env::var("REDIS_URL").expect("REDIS_URL must be set; run the tests via scripts/test");
         let n = REDIS_DB.fetch_add(1, Ordering::SeqCst) % 15 + 1;
         let redis_url = format!("{}/{n}", base.trim_end_matches('/'));
         let migrated = braid(&["migrate", "--database-url", &db_url]);
         assert!(migrated.status.success(), "{}", stderr(&migrated));
-        let server = start_server(&db_url, &redis_url);
+        let server = start_server(&db_url, &redis_url, server_args);
         Self { db: Some(db), db_url, redis_url, server, dir: tempfile::tempdir().unwrap() }
     }
 
     /// Another control plane on the same PostgreSQL database and Redis.
     pub fn peer(&self) -> Braid {
-        start_server(&self.db_url, &self.redis_url)
+        start_server(&self.db_url, &self.redis_url, &[])
     }
 
     /// TriggerRun with every field of `req` through `server` (this cluster's or a peer).
@@ -101,25 +106,24 @@ impl Cluster {
     }
 }
 
-fn start_server(db_url: &str, redis_url: &str) -> Braid {
-    Braid::start(
-        &[
-            "server",
-            "--database-url",
-            db_url,
-            "--redis-url",
-            redis_url,
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--lease-ttl",
-            LEASE_TTL,
-            "--reconcile-grace",
-            "1s",
-            "--reaper-interval",
-            "200ms",
-        ],
-        &[],
-    )
+fn start_server(db_url: &str, redis_url: &str, extra: &[&str]) -> Braid {
+    let mut args = vec![
+        "server",
+        "--database-url",
+        db_url,
+        "--redis-url",
+        redis_url,
+        "--grpc-listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--lease-ttl",
+        LEASE_TTL,
+        "--reconcile-grace",
+        "1s",
+        "--reaper-interval",
+        "200ms",
+    ];
+    args.extend_from_slice(extra);
+    Braid::start(&args, &[])
 }
