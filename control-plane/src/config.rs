@@ -18,6 +18,9 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub redis_url: Option<String>,
     pub db_max_connections: Option<u32>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -31,7 +34,8 @@ impl FileConfig {
 /// Values given on the command line or in the environment (clap merges the two); they win over the file.
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct ServerArgs {
-    /// TOML file with any of: grpc_listen, http_listen, database_url, redis_url, db_max_connections.
+    /// TOML file with any of: grpc_listen, http_listen, database_url, redis_url, db_max_connections,
+    /// tls_cert, tls_key, tls_client_ca.
     #[arg(long, env = "BRAID_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address of the gRPC API [default: 127.0.0.1:7400].
@@ -53,7 +57,23 @@ pub struct ServerArgs {
     #[arg(long, env = "BRAID_DB_MAX_CONNECTIONS", value_name = "N")]
     pub db_max_connections: Option<u32>,
     #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
     pub exec: ExecArgs,
+}
+
+/// TLS on the gRPC port, shared by `braid server` and `braid dev` (the HTTP port stays plain HTTP).
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct TlsArgs {
+    /// PEM certificate (chain) of the gRPC port; with --tls-key the port serves TLS only.
+    #[arg(long, env = "BRAID_TLS_CERT", value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "BRAID_TLS_KEY", value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): every client must present a certificate signed by one (mTLS). Needs --tls-cert.
+    #[arg(long, env = "BRAID_TLS_CLIENT_CA", value_name = "PATH")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// Timing of leases and repair loops, shared by `braid server` and `braid dev`.
@@ -141,6 +161,8 @@ pub struct ServerConfig {
     pub redis_url: String,
     pub db_max_connections: u32,
     pub exec: crate::engine::ExecSettings,
+    /// TLS on the gRPC port (`None`: plaintext).
+    pub tls: Option<crate::app::tls::ServerTls>,
 }
 
 pub const DEFAULT_GRPC_LISTEN: &str = "127.0.0.1:7400";
@@ -197,12 +219,24 @@ impl ServerConfig {
         if db_max_connections == 0 {
             problems.push("db_max_connections: must be at least 1".into());
         }
+        let tls_args = TlsArgs {
+            tls_cert: args.tls.tls_cert.clone().or(file.tls_cert),
+            tls_key: args.tls.tls_key.clone().or(file.tls_key),
+            tls_client_ca: args.tls.tls_client_ca.clone().or(file.tls_client_ca),
+        };
+        let tls = match crate::app::tls::ServerTls::load(&tls_args) {
+            Ok(tls) => tls,
+            Err(ConfigError(p)) => {
+                problems.extend(p);
+                None
+            }
+        };
         if grpc_listen.is_some() && grpc_listen == http_listen && grpc_listen.is_some_and(|a| a.port() != 0) {
             problems.push(format!("http_listen: {http} is also the gRPC address; they need different ports"));
         }
         match (grpc_listen, http_listen, exec, problems.is_empty()) {
             (Some(grpc_listen), Some(http_listen), Some(exec), true) => {
-                Ok(Self { grpc_listen, http_listen, database_url, redis_url, db_max_connections, exec })
+                Ok(Self { grpc_listen, http_listen, database_url, redis_url, db_max_connections, exec, tls })
             }
             _ => Err(ConfigError(problems)),
         }
@@ -272,6 +306,64 @@ mod tests {
         let e = ServerConfig::resolve(&a).unwrap_err().to_string();
         assert!(e.contains("retention: 1s is out of range (1m to 3650d)"), "{e}");
         assert!(e.contains("retention_interval: must be more than zero"), "{e}");
+    }
+
+    /// A self-signed certificate and its key as PEM files in `dir`: (cert, key).
+    fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let (cert, key) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+        (cert, key)
+    }
+
+    #[test]
+    fn tls_files_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = self_signed(dir.path(), "server");
+        let (ca, _) = self_signed(dir.path(), "ca");
+        assert_eq!(ServerConfig::resolve(&args()).unwrap().tls, None, "TLS is off without flags");
+        let mut a = args();
+        a.tls = TlsArgs { tls_cert: Some(cert.clone()), tls_key: Some(key.clone()), tls_client_ca: None };
+        assert!(!ServerConfig::resolve(&a).unwrap().tls.expect("TLS on").mutual());
+        a.tls.tls_client_ca = Some(ca);
+        assert!(ServerConfig::resolve(&a).unwrap().tls.expect("TLS on").mutual());
+        // The file's keys work like the flags.
+        let file = dir.path().join("braid.toml");
+        std::fs::write(&file, format!("tls_cert = {:?}\ntls_key = {:?}\n", cert, key)).unwrap();
+        let mut a = args();
+        a.config = Some(file);
+        assert!(ServerConfig::resolve(&a).unwrap().tls.is_some());
+    }
+
+    #[test]
+    fn tls_problems_name_the_flag_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = self_signed(dir.path(), "server");
+        let (other_cert, other_key) = self_signed(dir.path(), "other");
+        let missing = dir.path().join("missing.pem");
+        let resolve = |tls_cert: Option<&PathBuf>, tls_key: Option<&PathBuf>, tls_client_ca: Option<&PathBuf>| {
+            let mut a = args();
+            a.tls = TlsArgs {
+                tls_cert: tls_cert.cloned(),
+                tls_key: tls_key.cloned(),
+                tls_client_ca: tls_client_ca.cloned(),
+            };
+            ServerConfig::resolve(&a).unwrap_err().to_string()
+        };
+        let e = resolve(Some(&cert), None, None);
+        assert!(e.contains(&format!("--tls-key: required with --tls-cert {}", cert.display())), "{e}");
+        let e = resolve(None, Some(&key), None);
+        assert!(e.contains("--tls-cert: required with --tls-key"), "{e}");
+        let e = resolve(None, None, Some(&cert));
+        assert!(e.contains(&format!("--tls-client-ca {}: needs --tls-cert and --tls-key", cert.display())), "{e}");
+        let e = resolve(Some(&missing), Some(&cert), Some(&key));
+        assert!(e.contains(&format!("--tls-cert {}: cannot read", missing.display())), "{e}");
+        assert!(e.contains(&format!("--tls-key {}: holds no PEM private key", cert.display())), "{e}");
+        assert!(e.contains(&format!("--tls-client-ca {}: holds no PEM certificate", key.display())), "{e}");
+        let e = resolve(Some(&cert), Some(&other_key), None);
+        assert!(e.contains(&format!("--tls-cert {} and --tls-key {}:", cert.display(), other_key.display())), "{e}");
+        assert!(resolve(Some(&other_cert), Some(&key), None).contains("--tls-key"));
     }
 
     #[test]

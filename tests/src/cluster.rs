@@ -27,28 +27,33 @@ pub struct Cluster {
 impl Cluster {
     /// A cluster with auth off (`--insecure`): every call acts as an admin of tenant "default".
     pub async fn start() -> Self {
-        Self::start_with(false).await
+        Self::start_opts(false, &[]).await
     }
 
     /// A cluster with auth on, as `braid server` runs by default: calls need tokens (`admin`).
     pub async fn start_secure() -> Self {
-        Self::start_with(true).await
+        Self::start_opts(true, &[]).await
     }
 
-    async fn start_with(secure: bool) -> Self {
+    /// A cluster (auth off) whose server also takes `server_args` (e.g. `--tls-cert …`).
+    pub async fn start_with(server_args: &[&str]) -> Self {
+        Self::start_opts(false, server_args).await
+    }
+
+    async fn start_opts(secure: bool, server_args: &[&str]) -> Self {
         let (db, db_url) = braid_migrations::testing::fresh_postgres().await;
         let base = std::env::var("REDIS_URL").expect("REDIS_URL must be set; run the tests via scripts/test");
         let n = REDIS_DB.fetch_add(1, Ordering::SeqCst) % 15 + 1;
         let redis_url = format!("{}/{n}", base.trim_end_matches('/'));
         let migrated = braid(&["migrate", "--database-url", &db_url]);
         assert!(migrated.status.success(), "{}", stderr(&migrated));
-        let server = start_server(&db_url, &redis_url, secure);
+        let server = start_server(&db_url, &redis_url, secure, server_args);
         Self { db: Some(db), db_url, redis_url, server, dir: tempfile::tempdir().unwrap(), secure }
     }
 
     /// Another control plane on the same PostgreSQL database and Redis.
     pub fn peer(&self) -> Braid {
-        start_server(&self.db_url, &self.redis_url, self.secure)
+        start_server(&self.db_url, &self.redis_url, self.secure, &[])
     }
 
     /// `braid admin ARGS… --database-url URL` on this cluster's database; returns stdout.
@@ -132,7 +137,7 @@ impl Cluster {
     }
 }
 
-fn start_server(db_url: &str, redis_url: &str, secure: bool) -> Braid {
+fn start_server(db_url: &str, redis_url: &str, secure: bool, extra: &[&str]) -> Braid {
     let mut args = vec![
         "server",
         "--database-url",
@@ -153,5 +158,6 @@ fn start_server(db_url: &str, redis_url: &str, secure: bool) -> Braid {
     if !secure {
         args.push("--insecure");
     }
+    args.extend_from_slice(extra);
     Braid::start(&args, &[])
 }

@@ -1,6 +1,7 @@
 //! `WorkerBuilder`: the worker's settings and handlers, checked by `build()`.
 
 use crate::handler::{BoxedHandler, boxed};
+use crate::tls::TlsOptions;
 use crate::traces::Traces;
 use crate::{TaskContext, TaskError, Worker, WorkerError, WorkerEvent};
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -59,6 +60,7 @@ pub struct WorkerBuilder {
     tracer_provider: Option<SdkTracerProvider>,
     metrics_listen: Option<std::net::SocketAddr>,
     token: Option<String>,
+    tls: TlsOptions,
 }
 
 impl Default for WorkerBuilder {
@@ -77,6 +79,7 @@ impl Default for WorkerBuilder {
             tracer_provider: None,
             metrics_listen: None,
             token: None,
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -92,6 +95,7 @@ impl fmt::Debug for WorkerBuilder {
             .field("labels", &self.labels)
             .field("task_types", &types)
             .field("drain_timeout", &self.drain_timeout)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -202,9 +206,33 @@ impl WorkerBuilder {
 
     /// The API token the stream authenticates with (a `worker` or `admin` token of the tenant whose
     /// tasks it serves), sent as `authorization: Bearer …`. An empty token means none.
+    #[must_use]
     pub fn token(mut self, token: impl Into<String>) -> Self {
         let t = token.into();
         self.token = (!t.trim().is_empty()).then(|| t.trim().to_owned());
+        self
+    }
+
+    /// PEM CA certificate(s) the server's certificate must chain to; required for an `https://`
+    /// endpoint (TLS is used only with `https://`; system roots are not consulted).
+    #[must_use]
+    pub fn tls_ca_cert(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.ca = Some(pem.into());
+        self
+    }
+
+    /// PEM client certificate (chain) and its private key, presented to a server that requires
+    /// client certificates (mTLS).
+    #[must_use]
+    pub fn tls_client_identity(mut self, cert_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.identity = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// The name the server's certificate is checked against, instead of the endpoint's host.
+    #[must_use]
+    pub fn tls_domain(mut self, name: impl Into<String>) -> Self {
+        self.tls.domain = Some(name.into());
         self
     }
 
@@ -232,6 +260,7 @@ impl WorkerBuilder {
             None => None,
             Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| WorkerError::InvalidToken)?),
         };
+        let endpoint = self.tls.apply(&self.endpoint, endpoint)?;
         let metrics_listener = match self.metrics_listen {
             Some(addr) => {
                 Some(std::net::TcpListener::bind(addr).map_err(|source| WorkerError::MetricsListen { addr, source })?)
@@ -297,5 +326,21 @@ mod tests {
         assert!(matches!(bad, Err(WorkerError::InvalidEndpoint { .. })));
         let w = Worker::builder().task("a", nothing).build().expect("builds");
         assert!(w.name().ends_with(&format!("-{}", std::process::id())));
+    }
+
+    #[test]
+    fn tls_checks() {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let (cert, key) = (made.cert.pem(), made.signing_key.serialize_pem());
+        let https = || Worker::builder().task("a", nothing).endpoint("https://127.0.0.1:7400");
+        assert!(matches!(https().build(), Err(WorkerError::HttpsWithoutCa { .. })));
+        let plain_with_ca = Worker::builder().task("a", nothing).tls_ca_cert(cert.clone()).build();
+        assert!(matches!(plain_with_ca, Err(WorkerError::TlsWithoutHttps { .. })));
+        let bad_ca = https().tls_ca_cert("not pem").build();
+        assert!(matches!(bad_ca, Err(WorkerError::InvalidPem { what: "CA certificate", .. })));
+        let bad_key = https().tls_ca_cert(cert.clone()).tls_client_identity(cert.clone(), cert.clone()).build();
+        assert!(matches!(bad_key, Err(WorkerError::InvalidPem { what: "client key", .. })));
+        let ok = https().tls_ca_cert(cert.clone()).tls_client_identity(cert, key).tls_domain("localhost").build();
+        assert!(ok.is_ok(), "{ok:?}");
     }
 }

@@ -33,6 +33,35 @@ pub enum WorkerError {
         #[source]
         source: tonic::transport::Error,
     },
+    /// TLS options were set but the endpoint is not `https://` (TLS is used only with `https://`).
+    #[error("TLS options are set but the endpoint {endpoint:?} is not https://")]
+    TlsWithoutHttps {
+        /// The endpoint as given.
+        endpoint: String,
+    },
+    /// An `https://` endpoint without a CA certificate ([`crate::WorkerBuilder::tls_ca_cert`]).
+    #[error("the endpoint {endpoint:?} is https:// and needs a CA certificate: WorkerBuilder::tls_ca_cert")]
+    HttpsWithoutCa {
+        /// The endpoint as given.
+        endpoint: String,
+    },
+    /// A PEM given to the TLS options holds no certificate or no key.
+    #[error("invalid TLS {what}: {reason}")]
+    InvalidPem {
+        /// Which PEM: `CA certificate`, `client certificate` or `client key`.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// tonic refused the TLS configuration.
+    #[error("cannot configure TLS for {endpoint:?}: {source}")]
+    Tls {
+        /// The endpoint as given.
+        endpoint: String,
+        /// Why tonic refused it.
+        #[source]
+        source: tonic::transport::Error,
+    },
     /// The server refused the stream with a status that retrying cannot fix
     /// (`UNAUTHENTICATED`, `PERMISSION_DENIED`, `INVALID_ARGUMENT`).
     #[error("the server refused the worker: {0}")]

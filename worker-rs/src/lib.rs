@@ -102,6 +102,7 @@ mod metrics;
 mod runtime;
 mod stats;
 mod task_error;
+mod tls;
 mod traces;
 mod worker;
 

@@ -176,6 +176,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ledger", default=None, help="append one JSON line per task start, finish and ack")
     p.add_argument("--heal", action="store_true", help="serve `fail` as if fixed: it always succeeds")
     p.add_argument("--drain-timeout", type=parse_seconds, default=30.0, help='e.g. "30s"')
+    p.add_argument(
+        "--ca-cert",
+        default=os.environ.get("BRAID_CA_CERT"),
+        help="PEM CA certificate the server's certificate must chain to (an https:// endpoint)",
+    )
+    p.add_argument(
+        "--client-cert",
+        default=os.environ.get("BRAID_CLIENT_CERT"),
+        help="PEM client certificate for a server that requires one (mTLS); with --client-key",
+    )
+    p.add_argument("--client-key", default=os.environ.get("BRAID_CLIENT_KEY"), help="PEM private key of --client-cert")
     args = p.parse_args(argv)
 
     logging.basicConfig(
@@ -193,7 +204,14 @@ def main(argv: list[str] | None = None) -> int:
             ledger.record(event)
 
     worker = braid.Worker(
-        args.endpoint, name=name, slots=args.slots, drain_timeout=args.drain_timeout, on_event=on_event
+        args.endpoint,
+        name=name,
+        slots=args.slots,
+        drain_timeout=args.drain_timeout,
+        on_event=on_event,
+        ca_cert=args.ca_cert,
+        client_cert=args.client_cert,
+        client_key=args.client_key,
     )
     for kind in args.types:
         register(worker, kind, args.heal)

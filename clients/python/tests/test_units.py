@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import grpc
 import pytest
@@ -13,7 +15,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 import braid
 from braid import _convert, _pb, durations
-from braid.client import _Requests
+from braid.client import _Requests, channel_credentials
 from braid.errors import from_rpc_error
 from braid.worker import _Backoff, _parse_envelope
 
@@ -276,3 +278,27 @@ def test_run_model_reads_priority_concurrency_key_and_schedule() -> None:
     bare = braid.Run.from_proto(_pb.run.Run(id="r"))
     assert bare.priority is braid.Priority.NORMAL  # unspecified is normal
     assert (bare.concurrency_key, bare.schedule_id, bare.scheduled_for) == ("", "", None)
+
+
+def test_tls_options_need_an_https_endpoint(tmp_path: Path) -> None:
+    assert channel_credentials("127.0.0.1:7400") is None
+    with pytest.raises(ValueError, match=r"ca_cert set but the endpoint '127\.0\.0\.1:7400' is not https://"):
+        channel_credentials("127.0.0.1:7400", ca_cert=b"-----BEGIN CERTIFICATE-----")
+    with pytest.raises(ValueError, match="not https://"):
+        braid.Worker("http://127.0.0.1:7400", ca_cert=b"-----BEGIN CERTIFICATE-----")
+    # Without ca_cert, https:// falls back to the system roots.
+    assert channel_credentials("https://127.0.0.1:7400") is not None
+
+
+def test_tls_files_are_checked_when_the_object_is_made(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.pem"
+    with pytest.raises(ValueError, match=re.escape(f"ca_cert {missing}: cannot read")):
+        braid.Client("https://127.0.0.1:7400", ca_cert=missing)
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("hello")
+    with pytest.raises(ValueError, match="holds no PEM certificate"):
+        braid.Worker("https://127.0.0.1:7400", ca_cert=str(not_pem))
+    with pytest.raises(ValueError, match="client_cert and client_key go together"):
+        channel_credentials("https://127.0.0.1:7400", client_cert=b"-----BEGIN CERTIFICATE-----")
+    with pytest.raises(ValueError, match=r"client_key \(bytes\): holds no PEM private key"):
+        channel_credentials("https://h:1", client_cert=b"-----BEGIN CERTIFICATE-----", client_key=b"x")

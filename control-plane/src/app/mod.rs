@@ -2,6 +2,7 @@
 
 pub mod scheduler;
 pub mod tasks;
+pub mod tls;
 
 use crate::api;
 pub use crate::api::auth::AuthMode;
@@ -37,6 +38,8 @@ pub enum AppError {
 pub struct Listeners {
     grpc: TcpListener,
     http: TcpListener,
+    /// TLS on the gRPC port; `None` serves plaintext.
+    tls: Option<tls::ServerTls>,
 }
 
 impl Listeners {
@@ -44,7 +47,14 @@ impl Listeners {
         let bind = |what, addr| async move {
             TcpListener::bind(addr).await.map_err(|source| AppError::Bind { what, addr, source })
         };
-        Ok(Self { grpc: bind("gRPC", grpc).await?, http: bind("HTTP", http).await? })
+        Ok(Self { grpc: bind("gRPC", grpc).await?, http: bind("HTTP", http).await?, tls: None })
+    }
+
+    /// Serves the gRPC port with TLS (mTLS when `tls` has a client CA).
+    #[must_use]
+    pub fn with_tls(mut self, tls: Option<tls::ServerTls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -58,6 +68,11 @@ impl Listeners {
     /// The lines a newcomer (and the tests) read to find the servers.
     pub fn announce(&self) {
         println!("gRPC  {}", self.grpc_addr());
+        match &self.tls {
+            Some(tls) if tls.mutual() => println!("TLS   on the gRPC port, client certificates required (mTLS)"),
+            Some(_) => println!("TLS   on the gRPC port"),
+            None => {}
+        }
         println!("HTTP  http://{}", self.http_addr());
         println!("UI    http://{}/  (the dashboard)", self.http_addr());
     }
@@ -104,10 +119,15 @@ pub async fn serve(
     let grpc_auth = api::auth::AuthLayer::new(engine.clone(), auth);
 
     let mut servers = Tasks::default();
-    let Listeners { grpc, http } = listeners;
+    let Listeners { grpc, http, tls } = listeners;
+    let mut grpc_server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        grpc_server =
+            grpc_server.tls_config(tls.config()).map_err(|e| AppError::Setup(format!("TLS: {}", tls::chain(&e))))?;
+    }
     let (stop, failed) = (servers_stop.clone(), shutdown.clone());
     servers.spawn("grpc-server", async move {
-        let serve = tonic::transport::Server::builder()
+        let serve = grpc_server
             .layer(grpc_metrics)
             .layer(grpc_auth)
             .add_routes(routes)

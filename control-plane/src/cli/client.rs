@@ -3,6 +3,7 @@
 use super::output::{print_run, print_runs, print_workflow, print_workflows};
 use super::{CliError, ClientArgs, RunCommand, WorkflowCommand};
 use crate::api::convert::definition_to_proto;
+use crate::app::tls::{PemKind, chain, read_pem};
 use crate::domain::definition::WorkflowDefinition;
 use braid_proto::v1 as pb;
 use braid_proto::v1::run_service_client::RunServiceClient;
@@ -11,7 +12,7 @@ use std::path::Path;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// A channel whose every call carries the `--token` (if any) as `authorization: Bearer …`.
 pub(super) type Authed = InterceptedService<Channel, Bearer>;
@@ -37,13 +38,49 @@ pub(super) async fn channel(client: &ClientArgs) -> Result<Authed, CliError> {
             format!("Bearer {t}").parse().map_err(|_| CliError::Input("--token: not a valid header value".into()))?,
         ),
     };
-    let channel = Endpoint::from_shared(client.endpoint.clone())
+    let endpoint = Endpoint::from_shared(client.endpoint.clone())
         .map_err(|e| fail(e.to_string()))?
-        .connect_timeout(std::time::Duration::from_secs(5))
+        .connect_timeout(std::time::Duration::from_secs(5));
+    let endpoint = match client_tls(client)? {
+        Some(tls) => endpoint.tls_config(tls).map_err(|e| fail(chain(&e)))?,
+        None => endpoint,
+    };
+    let channel = endpoint
         .connect()
         .await
-        .map_err(|e| fail(format!("{e} (is a control plane running? `braid dev` starts one)")))?;
+        .map_err(|e| fail(format!("{} (is a control plane running? `braid dev` starts one)", chain(&e))))?;
     Ok(InterceptedService::new(channel, Bearer(bearer)))
+}
+
+/// The TLS settings of `--ca-cert`, `--client-cert` and `--client-key`; `None` for an `http://` endpoint.
+fn client_tls(client: &ClientArgs) -> Result<Option<ClientTlsConfig>, CliError> {
+    let https = client.endpoint.starts_with("https://");
+    let given =
+        [("--ca-cert", &client.ca_cert), ("--client-cert", &client.client_cert), ("--client-key", &client.client_key)];
+    if !https {
+        return match given.iter().find(|(_, path)| path.is_some()) {
+            Some((flag, _)) => Err(CliError::Input(format!(
+                "{flag} is set but the endpoint {} is not https://; TLS is used only with https:// endpoints",
+                client.endpoint
+            ))),
+            None => Ok(None),
+        };
+    }
+    let Some(ca) = &client.ca_cert else {
+        return Err(CliError::Input(format!(
+            "the endpoint {} is https:// and needs --ca-cert (env BRAID_CA_CERT): the CA that signed the server's certificate",
+            client.endpoint
+        )));
+    };
+    let read = |flag, path: &Path, kind| read_pem(flag, path, kind).map_err(CliError::Input);
+    let mut tls =
+        ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("--ca-cert", ca, PemKind::Certificates)?));
+    if let (Some(cert), Some(key)) = (&client.client_cert, &client.client_key) {
+        let cert = read("--client-cert", cert, PemKind::Certificates)?;
+        let key = read("--client-key", key, PemKind::PrivateKey)?;
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    Ok(Some(tls))
 }
 
 fn read_definition(file: &Path) -> Result<pb::WorkflowDefinition, CliError> {

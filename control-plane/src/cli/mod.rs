@@ -145,6 +145,8 @@ pub struct DevArgs {
     #[arg(long, env = "BRAID_INSECURE")]
     pub insecure: bool,
     #[command(flatten)]
+    pub tls: crate::config::TlsArgs,
+    #[command(flatten)]
     pub exec: crate::config::ExecArgs,
 }
 
@@ -161,6 +163,15 @@ pub struct ClientArgs {
     /// gRPC endpoint of a control plane.
     #[arg(long, env = "BRAID_ENDPOINT", default_value = "http://127.0.0.1:7400", global = true)]
     pub endpoint: String,
+    /// PEM CA certificate(s) that the server's certificate must chain to (an https:// endpoint).
+    #[arg(long, env = "BRAID_CA_CERT", value_name = "PATH", global = true)]
+    pub ca_cert: Option<PathBuf>,
+    /// PEM client certificate for a server that requires one (mTLS); with --client-key.
+    #[arg(long, env = "BRAID_CLIENT_CERT", value_name = "PATH", global = true, requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, env = "BRAID_CLIENT_KEY", value_name = "PATH", global = true, requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text, global = true)]
     pub output: Output,
@@ -284,7 +295,7 @@ pub enum CliError {
     App(#[from] crate::app::AppError),
     #[error("cannot reach {endpoint}: {reason}")]
     Connect { endpoint: String, reason: String },
-    #[error("{:?}: {}", .0.code(), .0.message())]
+    #[error("{}", rpc_error(.0))]
     Rpc(#[from] tonic::Status),
     #[error("{0}")]
     Input(String),
@@ -296,6 +307,15 @@ pub enum CliError {
     Worker(#[from] braid_worker::WorkerError),
     #[error("bench: {0}")]
     Bench(#[from] crate::bench::BenchError),
+}
+
+/// `Code: message`, then the causes of a transport failure (e.g. a TLS handshake the server refused).
+fn rpc_error(status: &tonic::Status) -> String {
+    let text = format!("{:?}: {}", status.code(), status.message());
+    match std::error::Error::source(status) {
+        Some(source) => format!("{text}: {}", crate::app::tls::chain(source)),
+        None => text,
+    }
 }
 
 /// Runs the parsed command line.

@@ -1,6 +1,7 @@
 //! `braid server`, `braid dev` and `braid migrate`: starting control planes and migrating databases.
 
 use super::{CliError, DevArgs, MigrateArgs};
+use crate::app::tls::ServerTls;
 use crate::app::{self, AuthMode, Listeners};
 use crate::config::{ServerArgs, ServerConfig};
 use crate::domain::auth::Role;
@@ -33,7 +34,7 @@ pub async fn server(args: ServerArgs) -> Result<(), CliError> {
         Ok(None) => {}
         Err(e) => return Err(CliError::Redis(e.to_string())),
     }
-    let listeners = Listeners::bind(cfg.grpc_listen, cfg.http_listen).await?;
+    let listeners = Listeners::bind(cfg.grpc_listen, cfg.http_listen).await?.with_tls(cfg.tls);
     outln!("Braid {} server", crate::VERSION);
     listeners.announce();
     let auth = auth_mode(args.insecure);
@@ -50,6 +51,7 @@ pub async fn server(args: ServerArgs) -> Result<(), CliError> {
 pub async fn dev(args: DevArgs) -> Result<(), CliError> {
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| CliError::Input(format!("cannot create data dir {}: {e}", args.data_dir.display())))?;
+    let tls = ServerTls::load(&args.tls)?;
     let db_path = args.data_dir.join("braid.db");
     let url = format!("sqlite://{}?mode=rwc", db_path.display());
     let store = Store::connect(&url, 1).await?;
@@ -58,7 +60,9 @@ pub async fn dev(args: DevArgs) -> Result<(), CliError> {
         tracing::info!(migrations = ?applied, "database migrated");
     }
     let localhost = |port| SocketAddr::from(([127, 0, 0, 1], port));
-    let listeners = Listeners::bind(localhost(args.grpc_port), localhost(args.http_port)).await?;
+    // The demo worker speaks plaintext: with TLS on, it stays off (start a worker with --ca-cert instead).
+    let demo_on = !args.no_demo && tls.is_none();
+    let listeners = Listeners::bind(localhost(args.grpc_port), localhost(args.http_port)).await?.with_tls(tls);
     outln!("Braid {} dev mode: SQLite at {}", crate::VERSION, db_path.display());
     listeners.announce();
     let settings = args.exec.settings()?;
@@ -78,7 +82,10 @@ pub async fn dev(args: DevArgs) -> Result<(), CliError> {
     let signals = app::shutdown_on_signals();
     // The demo worker drains first (finishing its task), then the server stops.
     let server_stop = tokio_util::sync::CancellationToken::new();
-    let demo = if args.no_demo {
+    if !args.no_demo && !demo_on {
+        outln!("Demo  off: the demo worker does not speak TLS (run one with --ca-cert, or pass --no-demo)");
+    }
+    let demo = if !demo_on {
         None
     } else {
         let worker = super::demo::worker(format!("http://{}", listeners.grpc_addr()), token.as_deref())?;

@@ -19,7 +19,7 @@ use tonic::{Code, Status, Streaming};
 pub(crate) enum LinkError {
     #[error("cannot connect: {}", chain(.0))]
     Transport(#[from] tonic::transport::Error),
-    #[error("the server answered {}: {}", .0.code(), .0.message())]
+    #[error("{}", status_text(.0))]
     Status(Box<Status>),
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
@@ -33,6 +33,15 @@ impl LinkError {
     /// A refusal that retrying cannot fix.
     pub(crate) fn is_permanent(&self) -> bool {
         matches!(self, Self::Status(s) if matches!(s.code(), Code::Unauthenticated | Code::PermissionDenied | Code::InvalidArgument))
+    }
+}
+
+/// What a status says; one made from a transport failure (e.g. a TLS handshake the server
+/// refused) says so, with its causes.
+fn status_text(status: &Status) -> String {
+    match std::error::Error::source(status) {
+        Some(source) => format!("the connection failed: {}: {}", status.message(), chain(source)),
+        None => format!("the server answered {}: {}", status.code(), status.message()),
     }
 }
 

@@ -65,6 +65,54 @@ def resolve_endpoint(endpoint: str | None) -> tuple[str, bool]:
     return endpoint.rstrip("/"), secure
 
 
+#: A PEM file's path, or the PEM itself as bytes.
+PemSource = str | os.PathLike[str] | bytes
+
+
+def _read_pem(option: str, source: PemSource, kind: Literal["certificate", "private key"]) -> bytes:
+    if isinstance(source, bytes):
+        data, where = source, f"{option} (bytes)"
+    else:
+        where = f"{option} {os.fspath(source)}"
+        try:
+            with open(source, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise ValueError(f"{where}: cannot read: {e.strerror or e}") from None
+    marker = b"-----BEGIN CERTIFICATE-----" if kind == "certificate" else b"PRIVATE KEY-----"
+    if marker not in data:
+        raise ValueError(f"{where}: holds no PEM {kind}")
+    return data
+
+
+def channel_credentials(
+    endpoint: str | None,
+    ca_cert: PemSource | None = None,
+    client_cert: PemSource | None = None,
+    client_key: PemSource | None = None,
+) -> grpc.ChannelCredentials | None:
+    """TLS credentials for an ``https://`` endpoint (``None`` for a plaintext one).
+
+    ``ca_cert``: the CA the server's certificate must chain to (default: the system roots).
+    ``client_cert`` and ``client_key``: a client certificate and its key, for a server that
+    requires one (mTLS). Each is a PEM file's path or the PEM as bytes. TLS options with a
+    plaintext endpoint are a ``ValueError`` (TLS is used only with ``https://``)."""
+    _, secure = resolve_endpoint(endpoint)
+    given = [n for n, v in (("ca_cert", ca_cert), ("client_cert", client_cert), ("client_key", client_key)) if v]
+    if not secure:
+        if given:
+            shown = endpoint or os.environ.get("BRAID_ENDPOINT") or DEFAULT_ENDPOINT
+            raise ValueError(f"{', '.join(given)} set but the endpoint {shown!r} is not https://")
+        return None
+    if (client_cert is None) != (client_key is None):
+        raise ValueError("client_cert and client_key go together")
+    return grpc.ssl_channel_credentials(
+        root_certificates=_read_pem("ca_cert", ca_cert, "certificate") if ca_cert else None,
+        private_key=_read_pem("client_key", client_key, "private key") if client_key else None,
+        certificate_chain=_read_pem("client_cert", client_cert, "certificate") if client_cert else None,
+    )
+
+
 def _states(states: Iterable[RunState | str] | None) -> list[int]:
     out = []
     for s in states or ():
@@ -173,8 +221,10 @@ class _Requests:
 class Client:
     """A synchronous client of one control plane.
 
-    ``endpoint`` is ``host:port`` (or ``http://host:port``); default ``$BRAID_ENDPOINT`` or
-    ``127.0.0.1:7400``. ``timeout`` bounds each unary call (seconds; ``None`` = no bound).
+    ``endpoint`` is ``host:port`` (or ``http://host:port``, or ``https://host:port`` for TLS);
+    default ``$BRAID_ENDPOINT`` or ``127.0.0.1:7400``. ``timeout`` bounds each unary call
+    (seconds; ``None`` = no bound). ``ca_cert``, ``client_cert``, ``client_key``: TLS and mTLS
+    for an ``https://`` endpoint (see :func:`channel_credentials`).
     Use as a context manager or call :meth:`close`.
     """
 
@@ -185,14 +235,18 @@ class Client:
         timeout: float | None = 30.0,
         metadata: Iterable[tuple[str, str]] | None = None,
         channel: grpc.Channel | None = None,
+        ca_cert: PemSource | None = None,
+        client_cert: PemSource | None = None,
+        client_key: PemSource | None = None,
     ) -> None:
-        target, secure = resolve_endpoint(endpoint)
+        target, _ = resolve_endpoint(endpoint)
+        credentials = channel_credentials(endpoint, ca_cert, client_cert, client_key)
         self.endpoint = target
         self.timeout = timeout
         self._metadata = list(metadata or [])
         if channel is None:
-            if secure:
-                channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=CHANNEL_OPTIONS)
+            if credentials is not None:
+                channel = grpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
             else:
                 channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
             self._owns_channel = True
@@ -406,14 +460,18 @@ class AsyncClient:
         timeout: float | None = 30.0,
         metadata: Iterable[tuple[str, str]] | None = None,
         channel: grpc.aio.Channel | None = None,
+        ca_cert: PemSource | None = None,
+        client_cert: PemSource | None = None,
+        client_key: PemSource | None = None,
     ) -> None:
-        target, secure = resolve_endpoint(endpoint)
+        target, _ = resolve_endpoint(endpoint)
+        credentials = channel_credentials(endpoint, ca_cert, client_cert, client_key)
         self.endpoint = target
         self.timeout = timeout
         self._metadata = list(metadata or [])
         if channel is None:
-            if secure:
-                channel = grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(), options=CHANNEL_OPTIONS)
+            if credentials is not None:
+                channel = grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
             else:
                 channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
             self._owns_channel = True

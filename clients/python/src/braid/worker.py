@@ -72,7 +72,7 @@ import grpc
 from braid import _pb, _tracing
 from braid._convert import dumps, from_jsonable, wants_conversion
 from braid._version import __version__
-from braid.client import CHANNEL_OPTIONS, AsyncClient, resolve_endpoint
+from braid.client import CHANNEL_OPTIONS, AsyncClient, PemSource, channel_credentials, resolve_endpoint
 from braid.context import AttemptInfo, CancelReason, CancelSignal, TaskContext
 from braid.errors import BraidError
 from braid.task_error import TaskError
@@ -330,6 +330,8 @@ class Worker:
     :data:`WorkerEvent` on the worker's event loop (keep it quick). ``tracer_provider``: an
     OpenTelemetry tracer provider for the ``handler`` span of each attempt, a child of the run's
     trace (default: the global one; no span at all without ``opentelemetry-api``).
+    ``ca_cert``, ``client_cert``, ``client_key``: TLS and mTLS for an ``https://`` endpoint,
+    each a PEM file's path or PEM bytes (see :func:`braid.client.channel_credentials`).
     """
 
     def __init__(
@@ -345,9 +347,15 @@ class Worker:
         on_event: Callable[[WorkerEvent], None] | None = None,
         metadata: Iterable[tuple[str, str]] | None = None,
         tracer_provider: Any = None,
+        ca_cert: PemSource | None = None,
+        client_cert: PemSource | None = None,
+        client_key: PemSource | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
+        # Read (and checked) now: a bad file fails here, not at each reconnect.
+        self._credentials = channel_credentials(endpoint, ca_cert, client_cert, client_key)
+        self._tls = (ca_cert, client_cert, client_key)
         self.endpoint = endpoint
         self.name = name or default_name()
         self.slots = int(slots)
@@ -479,7 +487,15 @@ class Worker:
 
     async def _apply_workflows(self, runtime: _Runtime) -> None:
         backoff = _Backoff(*self.reconnect_backoff)
-        async with AsyncClient(self.endpoint, metadata=self.metadata, timeout=self.connect_timeout) as client:
+        ca_cert, client_cert, client_key = self._tls
+        async with AsyncClient(
+            self.endpoint,
+            metadata=self.metadata,
+            timeout=self.connect_timeout,
+            ca_cert=ca_cert,
+            client_cert=client_cert,
+            client_key=client_key,
+        ) as client:
             for wf in self._workflows:
                 while True:
                     try:
@@ -804,8 +820,8 @@ class _Runtime:
             await self._retry_later(why)
 
     async def _open(self) -> _Session:
-        if self.secure:
-            channel = grpc.aio.secure_channel(self.target, grpc.ssl_channel_credentials(), options=CHANNEL_OPTIONS)
+        if self.w._credentials is not None:
+            channel = grpc.aio.secure_channel(self.target, self.w._credentials, options=CHANNEL_OPTIONS)
         else:
             channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
         outbox: asyncio.Queue[Any] = asyncio.Queue()

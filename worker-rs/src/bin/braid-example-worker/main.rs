@@ -42,6 +42,19 @@ struct Args {
     /// Serves Prometheus metrics on http://ADDR/metrics (port 0: any free port; printed as `metrics http://ADDR`).
     #[arg(long)]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// PEM CA certificate the server's certificate must chain to (an https:// endpoint).
+    #[arg(long, env = "BRAID_CA_CERT")]
+    ca_cert: Option<PathBuf>,
+    /// PEM client certificate for a server that requires one (mTLS); with --client-key.
+    #[arg(long, env = "BRAID_CLIENT_CERT", requires = "client_key")]
+    client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, env = "BRAID_CLIENT_KEY", requires = "client_cert")]
+    client_key: Option<PathBuf>,
+}
+
+fn read(flag: &str, path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("{flag} {}: cannot read", path.display()))
 }
 
 #[tokio::main]
@@ -69,6 +82,12 @@ async fn main() -> anyhow::Result<()> {
                 ledger.record(event);
             }
         });
+    if let Some(path) = &args.ca_cert {
+        builder = builder.tls_ca_cert(read("--ca-cert", path)?);
+    }
+    if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
+        builder = builder.tls_client_identity(read("--client-cert", cert)?, read("--client-key", key)?);
+    }
     if let Some(addr) = args.metrics_listen {
         builder = builder.metrics_listen(addr);
     }
