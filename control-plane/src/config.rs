@@ -1,5 +1,6 @@
 //! Configuration of `braid server`, `braid dev` and `braid migrate`: flags, `BRAID_*` env, an optional TOML file.
 
+use crate::domain::quota::Quotas;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -97,6 +98,21 @@ pub struct ExecArgs {
     /// A ready task due this long is offered ahead of newer work (its type's high-priority lane), so low priority never starves.
     #[arg(long, env = "BRAID_PRIORITY_AGING", value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub priority_aging: std::time::Duration,
+    /// Default quota: API triggers per second per tenant, on each control plane (`braid admin tenant quota` overrides it per tenant).
+    #[arg(long, env = "BRAID_QUOTA_TRIGGERS_PER_SECOND", value_name = "N", default_value_t = Quotas::default().triggers_per_second)]
+    pub quota_triggers_per_second: u32,
+    /// Default quota: the largest burst of triggers (the bucket's size).
+    #[arg(long, env = "BRAID_QUOTA_TRIGGER_BURST", value_name = "N", default_value_t = Quotas::default().trigger_burst)]
+    pub quota_trigger_burst: u32,
+    /// Default quota: runs queued or running at once, per tenant.
+    #[arg(long, env = "BRAID_QUOTA_CONCURRENT_RUNS", value_name = "N", default_value_t = Quotas::default().concurrent_runs)]
+    pub quota_concurrent_runs: u32,
+    /// Default quota: connected worker streams, per tenant.
+    #[arg(long, env = "BRAID_QUOTA_WORKERS", value_name = "N", default_value_t = Quotas::default().workers)]
+    pub quota_workers: u32,
+    /// Default quota: schedules, per tenant.
+    #[arg(long, env = "BRAID_QUOTA_SCHEDULES", value_name = "N", default_value_t = Quotas::default().schedules)]
+    pub quota_schedules: u32,
 }
 
 impl Default for ExecArgs {
@@ -109,6 +125,11 @@ impl Default for ExecArgs {
             retention: d.retention,
             retention_interval: d.retention_interval,
             priority_aging: d.priority_aging,
+            quota_triggers_per_second: d.quotas.triggers_per_second,
+            quota_trigger_burst: d.quotas.trigger_burst,
+            quota_concurrent_runs: d.quotas.concurrent_runs,
+            quota_workers: d.quotas.workers,
+            quota_schedules: d.quotas.schedules,
         }
     }
 }
@@ -139,6 +160,14 @@ impl ExecArgs {
         if self.retention_interval.is_zero() {
             problems.push("retention_interval: must be more than zero".into());
         }
+        for (name, v) in [
+            ("quota_triggers_per_second", self.quota_triggers_per_second),
+            ("quota_trigger_burst", self.quota_trigger_burst),
+        ] {
+            if v == 0 {
+                problems.push(format!("{name}: must be at least 1"));
+            }
+        }
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -148,6 +177,13 @@ impl ExecArgs {
         s.retention = self.retention;
         s.retention_interval = self.retention_interval;
         s.priority_aging = self.priority_aging;
+        s.quotas = Quotas {
+            triggers_per_second: self.quota_triggers_per_second,
+            trigger_burst: self.quota_trigger_burst,
+            concurrent_runs: self.quota_concurrent_runs,
+            workers: self.quota_workers,
+            schedules: self.quota_schedules,
+        };
         Ok(s)
     }
 }

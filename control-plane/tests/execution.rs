@@ -221,7 +221,7 @@ async fn heartbeats(db: &TestDb) {
     // Heartbeats keep the lease alive past its TTL.
     for _ in 0..4 {
         tokio::time::sleep(e.settings().lease_ttl / 3).await;
-        let beat = e.heartbeat(&tenant(), "w", &[a[0].key]).await.unwrap();
+        let beat = e.heartbeat(&tenant(), "w", &[a[0].key], &[]).await.unwrap();
         assert!(beat.stale.is_empty());
         assert_eq!(beat.kept, [a[0].key]);
         assert_eq!(e.reap_once().await.unwrap(), 0);
@@ -229,21 +229,54 @@ async fn heartbeats(db: &TestDb) {
     let mut bogus = a[0].key;
     bogus.attempt = 7;
     assert_eq!(
-        e.heartbeat(&tenant(), "w", &[bogus]).await.unwrap().stale,
+        e.heartbeat(&tenant(), "w", &[bogus], &[]).await.unwrap().stale,
         [bogus],
         "a lease that is not current is named"
     );
     // A worker that reconnected (new stream id) keeps its lease by listing it.
     tokio::time::sleep(e.settings().lease_ttl / 2).await;
-    let beat = e.heartbeat(&tenant(), "new-stream", &[a[0].key]).await.unwrap();
+    let beat = e.heartbeat(&tenant(), "new-stream", &[a[0].key], &[]).await.unwrap();
     assert_eq!(beat.kept, [a[0].key]);
     tokio::time::sleep(e.settings().lease_ttl * 2 / 3).await;
-    let _ = e.heartbeat(&tenant(), "new-stream", &[]).await.unwrap();
+    // The stream now counts the rebound lease as its own (in flight until answered).
+    let _ = e.heartbeat(&tenant(), "new-stream", &[], &[a[0].key]).await.unwrap();
     assert_eq!(e.reap_once().await.unwrap(), 0, "the new stream's heartbeats extend the rebound lease");
     assert_eq!(e.complete(&tenant(), a[0].key, ok(json!({}))).await.unwrap(), Verdict::Accepted);
     // The same result again (a lost ack) is accepted again and changes nothing.
     assert_eq!(e.complete(&tenant(), a[0].key, ok(json!({}))).await.unwrap(), Verdict::Accepted);
     assert_eq!(run(db, id).await.tasks[0].attempts.len(), 1);
+}
+
+/// A lease taken for a stream whose worker never heard of it (the commit's answer was lost with
+/// the database connection, so no assignment was sent) is not kept alive by that stream's
+/// heartbeats: it expires and the reaper gives the task another attempt.
+async fn unknown_leases_expire(db: &TestDb) {
+    let id = start(db, ONE, "").await;
+    let e = &db.engine;
+    let a = lease_ready(db, id, "w").await;
+    assert_eq!(a.len(), 1);
+    for _ in 0..4 {
+        tokio::time::sleep(e.settings().lease_ttl / 3).await;
+        let beat = e.heartbeat(&tenant(), "w", &[], &[]).await.unwrap();
+        assert!(beat.kept.is_empty() && beat.stale.is_empty());
+    }
+    assert_eq!(e.reap_once().await.unwrap(), 1, "the unknown lease expired and was reaped");
+}
+
+mod leases_a_worker_never_heard_of_expire {
+    use super::*;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let db = TestDb::sqlite_with(ExecSettings::default().with_lease_ttl(Duration::from_millis(300))).await;
+        unknown_leases_expire(&db).await;
+        db.finish().await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let db = TestDb::postgres_with(ExecSettings::default().with_lease_ttl(Duration::from_millis(300))).await;
+        unknown_leases_expire(&db).await;
+        db.finish().await;
+    }
 }
 
 mod heartbeats_extend_leases {

@@ -15,12 +15,13 @@ mod m20261130_000004_flow_control;
 mod m20261130_000005_trace_context;
 mod m20261130_000006_event_insert_time;
 mod m20261130_000007_api_tokens;
+mod m20261130_000008_tenant_quotas;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 /// Name of the newest migration: the schema version this build expects.
-pub const LATEST_MIGRATION: &str = "m20261130_000007_api_tokens";
+pub const LATEST_MIGRATION: &str = "m20261130_000008_tenant_quotas";
 
 /// Applies and reverts Braid's schema (`Migrator::up(&db, None)`, `Migrator::down(&db, None)`).
 #[derive(Debug)]
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_trace_context::Migration),
             Box::new(m20261130_000006_event_insert_time::Migration),
             Box::new(m20261130_000007_api_tokens::Migration),
+            Box::new(m20261130_000008_tenant_quotas::Migration),
         ]
     }
 }

@@ -1,4 +1,4 @@
-//! Auth and tenancy through real `braid server` processes (auth on, as by default), PostgreSQL, Redis and example workers: tenants see only their own runs and tasks, even through ids nested in requests; each role is refused what it may not do; a revoked worker token's stream closes and its lease goes back to the queue; `braid dev` prints an admin token.
+//! Auth, tenancy and quotas through real `braid server` processes (auth on, as by default), PostgreSQL, Redis and example workers: tenants see only their own runs and tasks, even through ids nested in requests; each role is refused what it may not do; a revoked worker token's stream closes and its lease goes back to the queue; a tenant over a quota is refused while another is served; `braid dev` prints an admin token.
 
 use braid_e2e::cluster::Cluster;
 use braid_e2e::{ExampleWorker, braid, http_get, start_dev_secure, stderr, stdout};
@@ -314,4 +314,106 @@ fn braid_dev_prints_an_admin_token_and_the_cli_needs_it() {
     assert_eq!(mode & 0o777, 0o600);
     let status = dev.terminate(Duration::from_secs(20));
     assert!(status.success());
+}
+
+fn hello(name: &str) -> pb::ConnectRequest {
+    pb::ConnectRequest {
+        message: Some(pb::connect_request::Message::Hello(pb::Hello {
+            worker_name: name.into(),
+            task_types: vec!["sleep".into()],
+            slots: 1,
+            ..Default::default()
+        })),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_over_its_quotas_is_refused_while_another_is_served() {
+    use tonic_types::StatusExt;
+    let c = Cluster::start_secure().await;
+    let (a_op, b_op) = (c.token("acme", "operator"), c.token("bravo", "operator"));
+    let quota = c.admin(&[
+        "tenant",
+        "quota",
+        "acme",
+        "--triggers-per-second",
+        "5",
+        "--trigger-burst",
+        "5",
+        "--workers",
+        "1",
+        "--schedules",
+        "1",
+    ]);
+    assert!(quota.contains("5 triggers/s (bursts of 5)"), "{quota}");
+    apply(&c, &a_op, "flow", FLOW);
+    apply(&c, &b_op, "flow", FLOW);
+    let (a, b) = (as_token(&c, Some(&a_op)).await, as_token(&c, Some(&b_op)).await);
+
+    // A burst of 20 triggers each: acme gets its bucket's 5 (and what refills meanwhile), the rest
+    // RESOURCE_EXHAUSTED with a retry delay; every one of bravo's succeeds.
+    let burst = |ch: Authed| async move {
+        let calls = (0..20).map(|_| {
+            let ch = ch.clone();
+            async move {
+                let req = pb::TriggerRunRequest {
+                    workflow_name: "flow".into(),
+                    input_json: "{}".into(),
+                    ..Default::default()
+                };
+                runs(&ch).trigger_run(req).await
+            }
+        });
+        futures::future::join_all(calls).await
+    };
+    let (a_res, b_res) = tokio::join!(burst(a.clone()), burst(b.clone()));
+    assert!(b_res.iter().all(Result::is_ok), "bravo is not limited by acme's quota: {b_res:?}");
+    let admitted = a_res.iter().filter(|r| r.is_ok()).count();
+    assert!((5..=7).contains(&admitted), "acme admitted {admitted} of 20");
+    let refused = a_res.iter().find_map(|r| r.as_ref().err()).expect("some acme triggers are refused");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("trigger rate"), "{}", refused.message());
+    let delay = refused.get_details_retry_info().and_then(|r| r.retry_delay).expect("a retry delay");
+    assert!(delay <= Duration::from_secs(1), "{delay:?}");
+
+    // Workers: acme may connect one.
+    let a_worker = c.token("acme", "worker");
+    let _w =
+        ExampleWorker::start(&c.server.endpoint(), "acme-1", 1, "sleep", &c.ledger("acme-1"), &["--token", &a_worker]);
+    let mut ws = pb::worker_service_client::WorkerServiceClient::new(as_token(&c, Some(&a_worker)).await);
+    let second = ws.connect(tokio_stream::iter(vec![hello("acme-2")])).await;
+    assert_eq!(code(second), Code::ResourceExhausted);
+
+    // Schedules: acme may have one.
+    let mut sched = pb::schedule_service_client::ScheduleServiceClient::new(a.clone());
+    let spec = |name: &str| pb::CreateScheduleRequest {
+        schedule: Some(pb::Schedule {
+            name: name.into(),
+            workflow_name: "flow".into(),
+            cron: "0 * * * *".into(),
+            input_json: "{}".into(),
+            ..Default::default()
+        }),
+    };
+    sched.create_schedule(spec("first")).await.expect("the first schedule fits");
+    assert_eq!(code(sched.create_schedule(spec("second")).await), Code::ResourceExhausted);
+
+    // Concurrent runs: with room for 2 open runs (and no worker of its task type), a third waits outside.
+    let carol_op = c.token("carol", "operator");
+    c.admin(&["tenant", "quota", "carol", "--concurrent-runs", "2"]);
+    apply(&c, &carol_op, "flow", FLOW);
+    let carol = as_token(&c, Some(&carol_op)).await;
+    trigger(&carol, "flow", json!({})).await;
+    trigger(&carol, "flow", json!({})).await;
+    let third = runs(&carol)
+        .trigger_run(pb::TriggerRunRequest {
+            workflow_name: "flow".into(),
+            input_json: "{}".into(),
+            ..Default::default()
+        })
+        .await;
+    let status = third.expect_err("a third open run is over the quota");
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(status.message().contains("2 runs queued or running"), "{}", status.message());
+    c.stop().await;
 }

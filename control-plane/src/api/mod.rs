@@ -21,13 +21,21 @@ use tonic::service::Routes;
 
 pub use auth::{principal_of, tenant_of};
 
+/// Largest message a worker stream accepts (results carry outputs up to 1 MiB, and errors).
+pub const MAX_WORKER_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
 /// Every braid.v1 service, ready to be added to a tonic server.
 pub fn routes(engine: Engine, shutdown: tokio_util::sync::CancellationToken) -> Routes {
     let mut routes = Routes::default();
     routes = routes
         .add_service(WorkflowServiceServer::new(workflow::WorkflowApi::new(engine.clone())))
         .add_service(RunServiceServer::new(run::RunApi::new(engine.clone())))
-        .add_service(WorkerServiceServer::new(worker::WorkerApi::new(engine.clone(), shutdown)))
+        // Results up to this size arrive and are judged (a too-large output fails its task
+        // cleanly); the default of 4 MiB would end the stream instead.
+        .add_service(
+            WorkerServiceServer::new(worker::WorkerApi::new(engine.clone(), shutdown))
+                .max_decoding_message_size(MAX_WORKER_MESSAGE_BYTES),
+        )
         .add_service(ScheduleServiceServer::new(schedule::ScheduleApi::new(engine.clone())))
         .add_service(AdminServiceServer::new(admin::AdminApi::new(engine)));
     routes

@@ -30,6 +30,14 @@ impl From<EngineError> for Status {
             EngineError::FailedPrecondition(m) => Status::failed_precondition(m),
             EngineError::Unauthenticated(m) => Status::unauthenticated(m),
             EngineError::PermissionDenied(m) => Status::permission_denied(m),
+            EngineError::ResourceExhausted { message, retry_after } => match retry_after {
+                Some(after) => Status::with_error_details(
+                    Code::ResourceExhausted,
+                    message,
+                    ErrorDetails::with_retry_info(Some(after)),
+                ),
+                None => Status::resource_exhausted(message),
+            },
             EngineError::Store(s) => match s {
                 StoreError::Unavailable(m) => Status::unavailable(m),
                 StoreError::Conflict(m) => Status::aborted(format!("concurrent update, retry: {m}")),

@@ -2,6 +2,7 @@
 
 use super::CliError;
 use crate::domain::auth::Role;
+use crate::domain::quota::QuotaOverrides;
 use crate::domain::records::Tenant;
 use crate::engine::{Engine, ExecSettings, SystemClock};
 use crate::queue::InProcessQueue;
@@ -38,6 +39,27 @@ pub enum TenantCommand {
     },
     /// List tenants.
     List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Set a tenant's own quotas: each flag given replaces the default; flags not given restore it.
+    Quota {
+        name: String,
+        /// API triggers per second (on each control plane).
+        #[arg(long)]
+        triggers_per_second: Option<u32>,
+        /// The largest burst of triggers.
+        #[arg(long)]
+        trigger_burst: Option<u32>,
+        /// Runs queued or running at once.
+        #[arg(long)]
+        concurrent_runs: Option<u32>,
+        /// Connected worker streams.
+        #[arg(long)]
+        workers: Option<u32>,
+        /// Schedules.
+        #[arg(long)]
+        schedules: Option<u32>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -102,6 +124,28 @@ pub async fn admin(cmd: AdminCommand) -> Result<(), CliError> {
                 outln!("{name}  created {}", created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             }
             store.close().await?;
+        }
+        AdminCommand::Tenant(TenantCommand::Quota {
+            name,
+            triggers_per_second,
+            trigger_burst,
+            concurrent_runs,
+            workers,
+            schedules,
+            db,
+        }) => {
+            let (e, store) = engine(&db).await?;
+            let o = QuotaOverrides { triggers_per_second, trigger_burst, concurrent_runs, workers, schedules };
+            let q = e.set_tenant_quotas(&name, o).await?;
+            store.close().await?;
+            outln!(
+                "tenant {name}: {} triggers/s (bursts of {}), {} concurrent runs, {} workers, {} schedules",
+                q.triggers_per_second,
+                q.trigger_burst,
+                q.concurrent_runs,
+                q.workers,
+                q.schedules
+            );
         }
         AdminCommand::Token(TokenCommand::Create { tenant, role, name, expires_in, db }) => {
             let (e, store) = engine(&db).await?;

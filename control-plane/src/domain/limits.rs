@@ -42,6 +42,16 @@ pub const MIN_RETENTION: Duration = Duration::from_secs(60);
 pub const MAX_RETENTION: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 /// Longest concurrency key of a trigger, in bytes.
 pub const MAX_CONCURRENCY_KEY_LEN: usize = 128;
+/// Longest worker name, in bytes.
+pub const MAX_WORKER_NAME_LEN: usize = 256;
+/// Most labels one worker may carry.
+pub const MAX_WORKER_LABELS: usize = 64;
+/// Longest worker label key, in bytes.
+pub const MAX_LABEL_KEY_LEN: usize = 64;
+/// Longest worker label value, in bytes.
+pub const MAX_LABEL_VALUE_LEN: usize = 256;
+/// Longest SDK language or version a worker reports, in bytes.
+pub const MAX_SDK_FIELD_LEN: usize = 64;
 
 /// Attempts when nothing says otherwise.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;

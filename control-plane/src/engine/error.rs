@@ -24,6 +24,9 @@ pub enum EngineError {
     /// The credential's role does not grant the call.
     #[error("{0}")]
     PermissionDenied(String),
+    /// A tenant quota is used up; `retry_after` says when trying again may succeed.
+    #[error("{message}")]
+    ResourceExhausted { message: String, retry_after: Option<std::time::Duration> },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -49,6 +52,7 @@ impl EngineError {
             Self::FailedPrecondition(m) => Self::FailedPrecondition(format!("{prefix}: {m}")),
             Self::Unauthenticated(m) => Self::Unauthenticated(m),
             Self::PermissionDenied(m) => Self::PermissionDenied(m),
+            Self::ResourceExhausted { message, retry_after } => Self::ResourceExhausted { message, retry_after },
             Self::Store(e) => Self::Store(e),
         }
     }

@@ -14,18 +14,24 @@ pub struct HeartbeatOutcome {
 }
 
 impl Engine {
-    /// Extends every lease `worker_id` holds, and every lease it lists that is still current
-    /// (binding those to this stream), by the lease TTL on the database clock.
+    /// Extends, by the lease TTL on the database clock, the leases the worker lists (`held`) that
+    /// are still current, binding them to this stream, and those this stream sent it and has not
+    /// heard answered (`in_flight`: an assignment may cross the worker's heartbeat). Nothing else:
+    /// a lease taken for this stream that never reached the worker (its commit's answer was lost
+    /// with the database connection) expires, and the reaper gives the task another attempt.
     pub async fn heartbeat(
         &self,
         tenant: &Tenant,
         worker_id: &str,
         held: &[LeaseKey],
+        in_flight: &[LeaseKey],
     ) -> Result<HeartbeatOutcome, EngineError> {
         let db_now = self.db_now(self.now());
         let ttl = self.settings.lease_ttl;
-        leases::extend(self.store.conn(), tenant, worker_id, ttl, db_now).await?;
-        let kept = leases::extend_listed(self.store.conn(), tenant, held, worker_id, ttl, db_now).await?;
+        let mut keys: Vec<LeaseKey> = held.to_vec();
+        keys.extend(in_flight.iter().filter(|k| !held.contains(k)));
+        let extended = leases::extend_listed(self.store.conn(), tenant, &keys, worker_id, ttl, db_now).await?;
+        let kept: Vec<LeaseKey> = held.iter().filter(|k| extended.contains(k)).copied().collect();
         let stale = held.iter().filter(|k| !kept.contains(k)).copied().collect();
         Ok(HeartbeatOutcome { kept, stale })
     }

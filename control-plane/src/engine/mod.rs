@@ -15,6 +15,7 @@ pub mod gauges;
 pub mod heartbeat;
 pub mod insight;
 pub mod page;
+pub mod quota;
 pub mod repair;
 pub mod retention;
 pub mod runs;
@@ -53,6 +54,8 @@ pub struct Engine {
     metrics: Metrics,
     /// Recently checked credentials (a revocation takes effect within [`access::CREDENTIAL_TTL`]).
     credentials: access::CredentialCache,
+    /// Trigger-rate buckets and quota reads, by tenant.
+    quota_state: quota::QuotaState,
 }
 
 impl Engine {
@@ -81,6 +84,7 @@ impl Engine {
             node_id: Uuid::now_v7().to_string(),
             metrics,
             credentials: access::CredentialCache::default(),
+            quota_state: quota::QuotaState::default(),
         }
     }
 

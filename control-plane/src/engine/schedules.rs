@@ -98,6 +98,7 @@ impl Engine {
     pub async fn create_schedule(&self, tenant: &Tenant, spec: &ScheduleSpec) -> Result<ScheduleView, EngineError> {
         check_spec(spec)?;
         self.require_workflow(tenant, &spec.workflow_name).await?;
+        self.admit_schedule(tenant).await?;
         let now = self.now();
         // Ticks before creation are not caught up (backfill fires past ticks).
         let s = schedule_from(spec, Uuid::now_v7(), Some(now), now, now);

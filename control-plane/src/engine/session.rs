@@ -4,7 +4,7 @@ use super::complete::{Completion, Outcome, Verdict};
 use super::dispatch::Assignment;
 use super::{Engine, EngineError};
 use crate::domain::flow::Priority;
-use crate::domain::limits::is_valid_name;
+use crate::domain::limits::{self, is_valid_name};
 use crate::domain::records::Tenant;
 use crate::queue;
 use crate::store::leases::LeaseKey;
@@ -166,6 +166,27 @@ fn check_hello(h: &Hello) -> Result<(), EngineError> {
     if h.slots == 0 || h.slots > MAX_SLOTS {
         return Err(EngineError::invalid("hello.slots", format!("must be between 1 and {MAX_SLOTS}")));
     }
+    let too_long = |field: String, value: &str, limit: usize| {
+        (value.len() > limit)
+            .then(|| EngineError::invalid(field, format!("{} bytes; the limit is {limit}", value.len())))
+    };
+    if let Some(e) = too_long("hello.worker_name".into(), &h.worker_name, limits::MAX_WORKER_NAME_LEN)
+        .or_else(|| too_long("hello.sdk_language".into(), &h.sdk_language, limits::MAX_SDK_FIELD_LEN))
+        .or_else(|| too_long("hello.sdk_version".into(), &h.sdk_version, limits::MAX_SDK_FIELD_LEN))
+    {
+        return Err(e);
+    }
+    if h.labels.len() > limits::MAX_WORKER_LABELS {
+        let reason = format!("{} labels; the limit is {}", h.labels.len(), limits::MAX_WORKER_LABELS);
+        return Err(EngineError::invalid("hello.labels", reason));
+    }
+    for (k, v) in &h.labels {
+        let problem = too_long(format!("hello.labels[{k:?}] (key)"), k, limits::MAX_LABEL_KEY_LEN)
+            .or_else(|| too_long(format!("hello.labels[{k:?}]"), v, limits::MAX_LABEL_VALUE_LEN));
+        if let Some(e) = problem {
+            return Err(e);
+        }
+    }
     Ok(())
 }
 
@@ -187,6 +208,10 @@ impl Engine {
         S: Stream<Item = Inbound> + Send + Unpin,
     {
         if let Err(e) = check_hello(&hello) {
+            let _ = started.send(Err(e));
+            return Ok(Vec::new());
+        }
+        if let Err(e) = self.admit_worker(&tenant).await {
             let _ = started.send(Err(e));
             return Ok(Vec::new());
         }
@@ -283,7 +308,8 @@ impl Engine {
                 Inbound::Heartbeat(held) => {
                     self.metrics.workers().heartbeat();
                     let draining = lock(flow).draining;
-                    let beat = self.heartbeat(tenant, id, &held).await?;
+                    let in_flight: Vec<LeaseKey> = lock(flow).held.iter().copied().collect();
+                    let beat = self.heartbeat(tenant, id, &held, &in_flight).await?;
                     {
                         // Leases kept from an earlier stream count against this stream's slots;
                         // leases this stream lost (reaped, cancelled) no longer do.
@@ -550,4 +576,38 @@ fn release(flow: &Mutex<Flow>, key: &LeaseKey) {
 
 fn lock(m: &Mutex<Flow>) -> std::sync::MutexGuard<'_, Flow> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod hello_tests {
+    use super::*;
+
+    fn hello() -> Hello {
+        Hello {
+            worker_name: "w".into(),
+            task_types: vec!["t".into()],
+            slots: 1,
+            labels: BTreeMap::new(),
+            sdk_language: "rust".into(),
+            sdk_version: "1".into(),
+        }
+    }
+
+    fn field(h: &Hello) -> String {
+        match check_hello(h) {
+            Err(EngineError::InvalidArgument { field, reason }) => format!("{field}: {reason}"),
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn oversized_hello_fields_are_named_with_their_limit() {
+        assert!(check_hello(&hello()).is_ok());
+        let h = Hello { worker_name: "n".repeat(300), ..hello() };
+        assert_eq!(field(&h), "hello.worker_name: 300 bytes; the limit is 256");
+        let h = Hello { labels: (0..65).map(|i| (format!("k{i}"), "v".into())).collect(), ..hello() };
+        assert_eq!(field(&h), "hello.labels: 65 labels; the limit is 64");
+        let h = Hello { labels: [("zone".to_owned(), "x".repeat(257))].into(), ..hello() };
+        assert_eq!(field(&h), "hello.labels[\"zone\"]: 257 bytes; the limit is 256");
+    }
 }

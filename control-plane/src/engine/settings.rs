@@ -27,6 +27,8 @@ pub struct ExecSettings {
     pub retention_batch_size: u32,
     /// Most transactions one retention pass makes (the rest waits for the next pass).
     pub retention_batches: u32,
+    /// Every tenant's quotas unless its own override them.
+    pub quotas: crate::domain::quota::Quotas,
 }
 
 impl Default for ExecSettings {
@@ -43,6 +45,7 @@ impl Default for ExecSettings {
             retention_interval: Duration::from_secs(60),
             retention_batch_size: 500,
             retention_batches: 20,
+            quotas: crate::domain::quota::Quotas::default(),
         }
     }
 }

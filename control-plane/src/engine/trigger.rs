@@ -170,6 +170,7 @@ impl Engine {
             .enumerate()
             .map(|(i, r)| check(r).map_err(|e| e.within(&format!("runs[{i}]"))))
             .collect::<Result<Vec<_>, _>>()?;
+        self.admit_triggers(tenant, reqs.iter().filter(|r| super::trigger_group::is_api(r)).count()).await?;
         let (plans, created) = self.trigger_checked(tenant, &checked).await?;
         let mut out: Vec<Triggered> = Vec::with_capacity(plans.len());
         for plan in &plans {

@@ -11,6 +11,7 @@
 use super::trigger::{CheckedInput, MAX_BULK_TRIGGER, Plan, TriggerOutcome, TriggerRequest, check, recheck};
 use super::{Engine, EngineError};
 use crate::domain::records::Tenant;
+use crate::domain::state::TriggerSource;
 use crate::store::StoreError;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -49,6 +50,9 @@ impl Engine {
     pub async fn trigger_run(&self, tenant: &Tenant, req: &TriggerRequest) -> Result<TriggerOutcome, EngineError> {
         // A request that is wrong by itself is answered at once and never joins a group.
         let input = check(req)?.input();
+        if is_api(req) {
+            self.admit_triggers(tenant, 1).await?;
+        }
         let (reply, answer) = oneshot::channel();
         let lead = {
             let mut s = self.triggers.lock();
@@ -127,5 +131,14 @@ impl Engine {
             out.push(outcome);
         }
         Ok(out)
+    }
+}
+
+/// Whether a trigger comes from a client (counted against the tenant's trigger quotas), rather
+/// than from a schedule or a redrive.
+pub(super) fn is_api(req: &TriggerRequest) -> bool {
+    match req.source {
+        None | Some(TriggerSource::Api) => true,
+        Some(TriggerSource::Schedule | TriggerSource::Redrive) => false,
     }
 }

@@ -36,6 +36,12 @@ impl IntoResponse for HttpError {
                 EngineError::FailedPrecondition(_) => (StatusCode::CONFLICT, "failed_precondition"),
                 EngineError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
                 EngineError::PermissionDenied(_) => (StatusCode::FORBIDDEN, "permission_denied"),
+                EngineError::ResourceExhausted { retry_after, .. } => {
+                    let body = json!({"error": {"code": "resource_exhausted", "message": self.to_string()}});
+                    let secs = retry_after.map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64).to_string();
+                    return (StatusCode::TOO_MANY_REQUESTS, [(axum::http::header::RETRY_AFTER, secs)], Json(body))
+                        .into_response();
+                }
                 EngineError::Store(s) => match s {
                     StoreError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
                     StoreError::Conflict(_) => (StatusCode::CONFLICT, "aborted"),

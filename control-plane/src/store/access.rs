@@ -1,12 +1,13 @@
-//! Queries on tenants and API tokens: create, list, look a token up by its hash, revoke.
+//! Queries on tenants and API tokens (create, list, look a token up by its hash, revoke) and on tenant quotas (overrides, what is in use).
 
-use super::entity::{api_token, tenant};
+use super::entity::{api_token, run, schedule, tenant};
 use super::{StoreError, corrupt};
 use crate::domain::auth::Role;
+use crate::domain::quota::QuotaOverrides;
 use crate::domain::records::Tenant;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 /// A stored token (without its text, which is never stored).
@@ -40,6 +41,7 @@ pub async fn create_tenant<C: ConnectionTrait>(c: &C, name: &str, now: DateTime<
         tenant_id: Set(name.to_owned()),
         name: Set(name.to_owned()),
         created_at: Set(now),
+        ..Default::default()
     };
     let res = tenant::Entity::insert(row)
         .on_conflict(OnConflict::column(tenant::Column::Id).do_nothing().to_owned())
@@ -105,10 +107,58 @@ pub async fn revoke_token<C: ConnectionTrait>(c: &C, id: Uuid, now: DateTime<Utc
         return Ok(false);
     }
     api_token::Entity::update_many()
-        .col_expr(api_token::Column::RevokedAt, sea_orm::sea_query::Expr::value(now))
+        .col_expr(api_token::Column::RevokedAt, Expr::value(now))
         .filter(api_token::Column::Id.eq(id))
         .filter(api_token::Column::RevokedAt.is_null())
         .exec(c)
         .await?;
     Ok(true)
+}
+
+/// A tenant's quota overrides (all None for an unknown tenant).
+pub async fn quota_overrides<C: ConnectionTrait>(c: &C, tenant: &Tenant) -> Result<QuotaOverrides, StoreError> {
+    let Some(m) = tenant::Entity::find_by_id(tenant.as_str().to_owned()).one(c).await? else {
+        return Ok(QuotaOverrides::default());
+    };
+    let n = |v: Option<i32>| v.map(|v| u32::try_from(v).map_err(corrupt)).transpose();
+    Ok(QuotaOverrides {
+        triggers_per_second: n(m.quota_triggers_per_second)?,
+        trigger_burst: n(m.quota_trigger_burst)?,
+        concurrent_runs: n(m.quota_concurrent_runs)?,
+        workers: n(m.quota_workers)?,
+        schedules: n(m.quota_schedules)?,
+    })
+}
+
+/// Replaces a tenant's quota overrides (None restores the default); false if there is no such tenant.
+pub async fn set_quota_overrides<C: ConnectionTrait>(
+    c: &C,
+    tenant: &str,
+    o: QuotaOverrides,
+) -> Result<bool, StoreError> {
+    let v = |x: Option<u32>| x.map(|x| i32::try_from(x).unwrap_or(i32::MAX));
+    let res = tenant::Entity::update_many()
+        .col_expr(tenant::Column::QuotaTriggersPerSecond, Expr::value(v(o.triggers_per_second)))
+        .col_expr(tenant::Column::QuotaTriggerBurst, Expr::value(v(o.trigger_burst)))
+        .col_expr(tenant::Column::QuotaConcurrentRuns, Expr::value(v(o.concurrent_runs)))
+        .col_expr(tenant::Column::QuotaWorkers, Expr::value(v(o.workers)))
+        .col_expr(tenant::Column::QuotaSchedules, Expr::value(v(o.schedules)))
+        .filter(tenant::Column::Id.eq(tenant))
+        .exec(c)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Runs of `tenant` not finished (queued or running), over the partial index `idx_runs_open`.
+pub async fn open_runs<C: ConnectionTrait>(c: &C, tenant: &Tenant) -> Result<u64, StoreError> {
+    Ok(run::Entity::find()
+        .filter(run::Column::TenantId.eq(tenant.as_str()))
+        .filter(run::Column::FinishedAt.is_null())
+        .count(c)
+        .await?)
+}
+
+/// Schedules of `tenant`.
+pub async fn schedule_count<C: ConnectionTrait>(c: &C, tenant: &Tenant) -> Result<u64, StoreError> {
+    Ok(schedule::Entity::find().filter(schedule::Column::TenantId.eq(tenant.as_str())).count(c).await?)
 }

@@ -82,24 +82,6 @@ pub async fn insert_attempts<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Extends every lease held by `worker_id` to `ttl` from now; returns how many.
-pub async fn extend<C: ConnectionTrait>(
-    c: &C,
-    tenant: &Tenant,
-    worker_id: &str,
-    ttl: Duration,
-    now: DbNow,
-) -> Result<u64, StoreError> {
-    let res = task::Entity::update_many()
-        .col_expr(task::Column::LeaseExpiresAt, now.plus(ttl))
-        .filter(task::Column::TenantId.eq(tenant.as_str()))
-        .filter(task::Column::WorkerId.eq(worker_id))
-        .filter(task::Column::State.eq(TaskState::Leased.as_str()))
-        .exec(c)
-        .await?;
-    Ok(res.rows_affected)
-}
-
 /// What a fenced transition writes.
 #[derive(Debug, Clone)]
 pub enum Transition {

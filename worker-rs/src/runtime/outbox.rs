@@ -11,6 +11,9 @@ use braid_proto::v1::task_result::Outcome;
 use tokio::task::{Id, JoinError};
 use tokio::time::Instant;
 
+/// Largest task output the server accepts, in bytes (a larger one fails the task, without retries).
+pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+
 impl Runtime {
     /// Lists every lease held (running, waiting for a slot, or with a result not yet sent on
     /// this stream); sending it on a live stream extends them all.
@@ -53,7 +56,17 @@ impl Runtime {
         self.update_in_flight();
         let task = held.task;
         let counters = &self.shared.counters;
-        let (outcome, wire) = match finished.result {
+        // An output the server would refuse (or whose message would not fit) is reported as the
+        // failure the server would make of it, so it never travels.
+        let result = finished.result.and_then(|output_json| {
+            if output_json.len() > MAX_OUTPUT_BYTES {
+                let message = format!("output_json is {} bytes; the limit is {MAX_OUTPUT_BYTES}", output_json.len());
+                Err(TaskError::fatal(message).with_type("invalid_output"))
+            } else {
+                Ok(output_json)
+            }
+        });
+        let (outcome, wire) = match result {
             Ok(output_json) => {
                 Counters::bump(&counters.succeeded);
                 counters.metrics.task(&task.task_type, "succeeded");

@@ -10,6 +10,11 @@ pub struct Model {
     pub tenant_id: String,
     pub name: String,
     pub created_at: DateTimeUtc,
+    pub quota_triggers_per_second: Option<i32>,
+    pub quota_trigger_burst: Option<i32>,
+    pub quota_concurrent_runs: Option<i32>,
+    pub quota_workers: Option<i32>,
+    pub quota_schedules: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
