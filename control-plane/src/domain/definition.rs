@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::flow::ConcurrencyPolicy;
+use super::limits::MAX_DEFINITION_TEXT_BYTES;
 
 /// A workflow definition as written by its author. Unknown fields are errors, so
 /// typos do not pass silently; durations are humantime strings ("500ms", "5m").
@@ -143,14 +144,29 @@ impl From<serde_json::Error> for DefinitionParseError {
     }
 }
 
+impl DefinitionParseError {
+    /// Refuses text over [`MAX_DEFINITION_TEXT_BYTES`] before any parsing.
+    fn check_size(format: SourceFormat, text: &str) -> Result<(), Self> {
+        if text.len() <= MAX_DEFINITION_TEXT_BYTES {
+            return Ok(());
+        }
+        let message = format!("too large: {} bytes (limit {MAX_DEFINITION_TEXT_BYTES} bytes)", text.len());
+        Err(DefinitionParseError { format, line: None, column: None, message })
+    }
+}
+
 impl WorkflowDefinition {
-    /// Parses a YAML definition (JSON is accepted too: YAML is a superset of it).
+    /// Parses a YAML definition (JSON is accepted too: YAML is a superset of it). Text over
+    /// [`MAX_DEFINITION_TEXT_BYTES`] is refused unparsed; nesting deeper than the parser's
+    /// recursion limit (128) is an error, not a stack overflow.
     pub fn from_yaml_str(text: &str) -> Result<Self, DefinitionParseError> {
+        DefinitionParseError::check_size(SourceFormat::Yaml, text)?;
         Ok(serde_norway::from_str(text)?)
     }
 
-    /// Parses a JSON definition.
+    /// Parses a JSON definition, with the same bounds as [`Self::from_yaml_str`].
     pub fn from_json_str(text: &str) -> Result<Self, DefinitionParseError> {
+        DefinitionParseError::check_size(SourceFormat::Json, text)?;
         Ok(serde_json::from_str(text)?)
     }
 
@@ -245,6 +261,17 @@ settings:
         for text in bad {
             assert!(WorkflowDefinition::from_yaml_str(text).is_err(), "{text:?} parsed");
         }
+    }
+
+    #[test]
+    fn oversized_text_is_refused_before_parsing() {
+        let text = format!("name: x\ndescription: {}\n", "y".repeat(MAX_DEFINITION_TEXT_BYTES));
+        let err = WorkflowDefinition::from_yaml_str(&text).unwrap_err();
+        assert_eq!((err.format, err.line, err.column), (SourceFormat::Yaml, None, None));
+        let want = format!("too large: {} bytes (limit {MAX_DEFINITION_TEXT_BYTES} bytes)", text.len());
+        assert_eq!(err.message, want);
+        let err = WorkflowDefinition::from_json_str(&" ".repeat(MAX_DEFINITION_TEXT_BYTES + 1)).unwrap_err();
+        assert_eq!(err.to_string(), "invalid JSON workflow definition: too large: 4194305 bytes (limit 4194304 bytes)");
     }
 
     #[test]

@@ -12,12 +12,20 @@ pub const MAX_DEPTH: usize = 100;
 pub const MAX_DEPENDENCIES_PER_TASK: usize = 100;
 /// Largest definition, measured as the size of its canonical JSON (1 MiB).
 pub const MAX_DEFINITION_BYTES: usize = 1024 * 1024;
+/// Largest definition text (YAML or JSON) parsed at all, in bytes (4 MiB, the gRPC message
+/// limit): larger text is refused before parsing.
+pub const MAX_DEFINITION_TEXT_BYTES: usize = 4 * 1024 * 1024;
 /// Longest description (workflow or task), in characters.
 pub const MAX_DESCRIPTION_LEN: usize = 1024;
 /// Most attempts a retry policy may allow (the first attempt counts).
 pub const MAX_ATTEMPTS: u32 = 100;
 /// Largest run input, in bytes of JSON text (1 MiB).
 pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
+/// Largest task output (and error details) a worker may report, in bytes of JSON text: the same
+/// bound as run inputs.
+pub const MAX_OUTPUT_BYTES: usize = MAX_INPUT_BYTES;
+/// Longest error message kept, in bytes; longer ones are cut.
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 16 * 1024;
 /// Longest idempotency key, in bytes.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 

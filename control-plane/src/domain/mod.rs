@@ -6,6 +6,7 @@ pub mod cron;
 pub mod definition;
 pub mod flow;
 pub mod limits;
+pub mod payload;
 pub mod quota;
 pub mod records;
 pub mod retry;

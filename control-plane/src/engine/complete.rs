@@ -3,7 +3,7 @@
 use super::admission::{Admission, EndedRun};
 use super::{Engine, EngineError};
 use crate::domain::flow::Priority;
-use crate::domain::limits::MAX_INPUT_BYTES;
+use crate::domain::payload::{bounded_error, output_problem};
 use crate::domain::records::{TaskError, Tenant};
 use crate::domain::retry::RetryPolicy;
 use crate::domain::state::{RunState, TaskState};
@@ -16,9 +16,6 @@ use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use uuid::Uuid;
-
-/// Largest task output accepted, in bytes (the same bound as run inputs).
-pub const MAX_OUTPUT_BYTES: usize = MAX_INPUT_BYTES;
 
 /// How one attempt ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,44 +38,14 @@ pub enum Verdict {
     },
 }
 
-/// Longest error message kept, in bytes; longer ones are cut.
-pub const MAX_ERROR_MESSAGE_BYTES: usize = 16 * 1024;
-
-/// An error as kept: message bounded, details a JSON document within the output bound.
-fn bounded(mut e: TaskError) -> TaskError {
-    if e.message.len() > MAX_ERROR_MESSAGE_BYTES {
-        let mut cut = MAX_ERROR_MESSAGE_BYTES;
-        while !e.message.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        e.message.truncate(cut);
-        e.message.push_str("… (truncated)");
-    }
-    if let Some(d) = &e.details {
-        let valid = d.len() <= MAX_OUTPUT_BYTES && serde_json::from_str::<serde_json::Value>(d).is_ok();
-        if !valid {
-            e.details = Some(
-                json!({"dropped": format!("details_json was not a JSON document of at most {MAX_OUTPUT_BYTES} bytes")})
-                    .to_string(),
-            );
-        }
-    }
-    e.kind.truncate(crate::domain::limits::MAX_NAME_LEN);
-    e
-}
-
 /// An output the engine refuses becomes a failure that retrying cannot fix.
 fn checked(outcome: Outcome) -> Outcome {
     let outcome = match outcome {
-        Outcome::Failed(e) => return Outcome::Failed(bounded(e)),
+        Outcome::Failed(e) => return Outcome::Failed(bounded_error(e)),
         other => other,
     };
     let Outcome::Succeeded { output_json } = &outcome else { return outcome };
-    let problem = if output_json.len() > MAX_OUTPUT_BYTES {
-        Some(format!("output_json is {} bytes; the limit is {MAX_OUTPUT_BYTES}", output_json.len()))
-    } else {
-        serde_json::from_str::<serde_json::Value>(output_json).err().map(|e| format!("output_json is not JSON: {e}"))
-    };
+    let problem = output_problem(output_json);
     match problem {
         None => outcome,
         Some(message) => {

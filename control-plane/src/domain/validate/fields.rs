@@ -87,11 +87,16 @@ fn check_name(name: &str, at: &Path, problems: &mut Problems) -> bool {
     valid
 }
 
+/// Reports a description that is too long or holds a NUL character (stored as text, which in
+/// PostgreSQL cannot hold NUL).
 fn check_description(text: &str, at: &Path, problems: &mut Problems) {
     let len = text.chars().count();
     if len > limits::MAX_DESCRIPTION_LEN {
         let reason = format!("must be at most {} characters (got {len})", limits::MAX_DESCRIPTION_LEN);
         problems.push(at, reason);
+    }
+    if let Some(byte) = text.find('\0') {
+        problems.push(at, format!("must not contain the NUL character (\\u0000, at byte {byte})"));
     }
 }
 

@@ -77,51 +77,51 @@ fn build(def: &WorkflowDefinition, problems: &mut Problems) -> Graph {
 }
 
 /// Reports one concrete cycle per strongly connected component with a cycle;
-/// returns whether there was any.
+/// returns whether there was any. Linear in the size of the graph: the work
+/// arrays are allocated once and reset per component, and breadth-first search
+/// records each task's distance, so nothing is walked twice.
 fn report_cycles(def: &WorkflowDefinition, graph: &Graph, problems: &mut Problems) -> bool {
+    let n = graph.succs.len();
     let mut found = false;
+    let mut member = vec![false; n];
+    // `(parent, distance from start)` of each task the search reached.
+    let mut reached: Vec<Option<(usize, usize)>> = vec![None; n];
     for component in strongly_connected(&graph.succs) {
         if component.len() < 2 {
             continue; // Self-dependencies are reported and kept out of the graph.
         }
         found = true;
-        let mut member = vec![false; graph.succs.len()];
         component.iter().for_each(|&t| member[t] = true);
         let start = component.iter().copied().min().unwrap_or_default();
         // Shortest way round through `start`: breadth-first along "runs before".
-        let mut parent: Vec<Option<usize>> = vec![None; member.len()];
-        let mut queue = VecDeque::from([start]);
-        while let Some(v) = queue.pop_front() {
+        let mut queue = VecDeque::from([(start, 0)]);
+        while let Some((v, dist)) = queue.pop_front() {
             for &w in &graph.succs[v] {
-                if member[w] && w != start && parent[w].is_none() {
-                    parent[w] = Some(v);
-                    queue.push_back(w);
+                if member[w] && w != start && reached[w].is_none() {
+                    reached[w] = Some((v, dist + 1));
+                    queue.push_back((w, dist + 1));
                 }
             }
         }
-        let dist = |mut t: usize| {
-            let mut steps = 0;
-            while let Some(p) = parent[t] {
-                (t, steps) = (p, steps + 1);
-            }
-            steps
-        };
+        let dist = |t: usize| reached[t].map_or(0, |(_, d)| d);
         // The dependency of `start` that closes the shortest cycle (first listed on ties).
         let closing = graph.preds[start].iter().filter(|&&(d, _)| member[d]).min_by_key(|&&(d, j)| (dist(d), j));
-        let Some(&(last, position)) = closing else {
-            continue;
-        };
-        let mut chain = vec![start];
-        let mut t = last;
-        while t != start {
-            chain.push(t);
-            t = parent[t].unwrap_or(start);
+        if let Some(&(last, position)) = closing {
+            let mut chain = vec![start];
+            let mut t = last;
+            while t != start {
+                chain.push(t);
+                t = reached[t].map_or(start, |(p, _)| p);
+            }
+            chain[1..].reverse();
+            chain.push(start);
+            let names: Vec<&str> = chain.iter().map(|&t| def.tasks[t].name.as_str()).collect();
+            let at = Path::task_field(start, TaskField::DependsOn).index(position);
+            problems.push(&at, format!("cycle: {}", names.join(" -> ")));
         }
-        chain[1..].reverse();
-        chain.push(start);
-        let names: Vec<&str> = chain.iter().map(|&t| def.tasks[t].name.as_str()).collect();
-        let at = Path::task_field(start, TaskField::DependsOn).index(position);
-        problems.push(&at, format!("cycle: {}", names.join(" -> ")));
+        for &t in &component {
+            (member[t], reached[t]) = (false, None);
+        }
     }
     found
 }

@@ -73,6 +73,22 @@ fn descriptions_have_a_limit() {
 }
 
 #[test]
+fn descriptions_must_not_hold_nul() {
+    // YAML's "\0" escape and JSON's "\u0000" both decode to NUL, which PostgreSQL text refuses.
+    let def = yaml("name: wf\ndescription: \"a\\0b\"\ntasks:\n  - {name: a, task_type: t, description: \"\\0\"}\n");
+    assert_eq!(
+        errors(&def),
+        [
+            "description: must not contain the NUL character (\\u0000, at byte 1)",
+            "tasks[0].description: must not contain the NUL character (\\u0000, at byte 0)",
+        ]
+    );
+    let mut def = workflow(&[("a", &[])]);
+    def.description = "line one\n\tline two".into();
+    valid(&def);
+}
+
+#[test]
 fn bad_retry_bounds() {
     let cases: &[(&str, &str)] = &[
         ("{max_attempts: 0}", "tasks[0].retry.max_attempts: must be at least 1 (got 0)"),

@@ -115,3 +115,22 @@ fn dependency_on_a_duplicated_name_uses_the_first() {
     let def = workflow(&[("a", &[]), ("a", &[]), ("b", &["a"])]);
     assert_eq!(errors(&def), ["tasks[1].name: duplicate task name \"a\" (also tasks[0])"]);
 }
+
+/// Shapes that a 4 MB request can carry and that made cycle reporting quadratic: a long chain
+/// closed by one task depending on every other (each candidate's distance was walked again),
+/// and thousands of two-task cycles (two arrays of every task were allocated per cycle).
+#[test]
+fn adversarial_cycles_are_reported_in_linear_time() {
+    let n = 20_000;
+    let mut def = chain(n);
+    def.tasks[0].depends_on = (1..n).map(|i| format!("t{i}")).collect();
+    let errs = errors(&def);
+    assert!(errs.iter().any(|e| e == "tasks[0].depends_on[0]: cycle: t0 -> t1 -> t0"), "{:?}", &errs[..2]);
+
+    let mut def = workflow(&[]);
+    def.tasks = (0..n).map(|i| super::task(&format!("t{i}"), &[format!("t{}", i ^ 1).as_str()])).collect();
+    let errs = errors(&def);
+    let cycles = errs.iter().filter(|e| e.contains(": cycle: ")).count();
+    assert_eq!(cycles, n / 2);
+    assert!(errs.contains(&"tasks[2].depends_on[0]: cycle: t2 -> t3 -> t2".to_owned()), "{:?}", &errs[..3]);
+}
