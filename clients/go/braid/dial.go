@@ -14,8 +14,13 @@ import (
 )
 
 // newConn opens a lazily connecting gRPC channel. The endpoint is "host:port" (plain HTTP/2),
-// optionally written "http://host:port"; "https://host:port" uses TLS.
+// optionally written "http://host:port"; "https://host:port" uses TLS. Every call carries the
+// API token of WithToken in extra, else $BRAID_TOKEN (none when empty).
 func newConn(endpoint string, extra []grpc.DialOption) (*grpc.ClientConn, error) {
+	token, err := resolveToken(extra)
+	if err != nil {
+		return nil, err
+	}
 	if endpoint == "" {
 		endpoint = DefaultEndpoint
 	}
@@ -43,6 +48,9 @@ func newConn(endpoint string, extra []grpc.DialOption) (*grpc.ClientConn, error)
 			Backoff:           grpcbackoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
 			MinConnectTimeout: 5 * time.Second,
 		}),
+	}
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer(token)))
 	}
 	opts = append(opts, extra...)
 	conn, err := grpc.NewClient(target, opts...)

@@ -45,7 +45,9 @@ type WorkerOptions struct {
 	// Called for every WorkerEvent, from the worker's goroutines (concurrently for task
 	// starts): keep it quick and safe for concurrent use.
 	OnEvent func(WorkerEvent)
-	// Appended to the default dial options (plain text, keepalive).
+	// Appended to the default dial options (plain text, keepalive). WithToken here sets the
+	// API token (a worker or admin token of the tenant whose tasks it serves) sent on the
+	// stream and when applying workflows; without it, $BRAID_TOKEN.
 	DialOptions []grpc.DialOption
 	// Receives each attempt's "handler" span, a child of the run's trace (default: the global
 	// provider, otel.GetTracerProvider(), a no-op unless the application set one).

@@ -120,6 +120,8 @@ func stop(cmd *exec.Cmd, exited <-chan struct{}) {
 // server is a `braid dev` started for one test.
 type server struct {
 	Addr     string
+	Token    string // the admin token it printed, when auth is on
+	auth     bool
 	dir      string
 	leaseTTL string
 	cmd      *exec.Cmd
@@ -130,7 +132,19 @@ type server struct {
 // when the test ends.
 func startBraid(t *testing.T, leaseTTL string) *server {
 	t.Helper()
-	s := &server{dir: t.TempDir(), leaseTTL: leaseTTL}
+	return startBraidWith(t, leaseTTL, false)
+}
+
+// startBraidAuth is startBraid with auth on (no --insecure); s.Token is the admin token
+// `braid dev` printed ("Token brd_…").
+func startBraidAuth(t *testing.T, leaseTTL string) *server {
+	t.Helper()
+	return startBraidWith(t, leaseTTL, true)
+}
+
+func startBraidWith(t *testing.T, leaseTTL string, auth bool) *server {
+	t.Helper()
+	s := &server{dir: t.TempDir(), leaseTTL: leaseTTL, auth: auth}
 	s.start(t, "0")
 	t.Cleanup(func() { s.stop() })
 	dumpOnFailure(t, "braid dev", filepath.Join(s.dir, "braid.log"))
@@ -149,8 +163,12 @@ func (s *server) start(t *testing.T, port string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "dev", "--insecure", "--data-dir", filepath.Join(s.dir, "data"), "--grpc-port", port, "--http-port", "0",
-		"--no-demo", "--lease-ttl", s.leaseTTL)
+	args := []string{"dev", "--data-dir", filepath.Join(s.dir, "data"), "--grpc-port", port, "--http-port", "0",
+		"--no-demo", "--lease-ttl", s.leaseTTL}
+	if !s.auth {
+		args = append(args, "--insecure")
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stderr = logFile
 	cmd.Env = append(os.Environ(), "NO_COLOR=1", "RUST_LOG=info")
 	stdout, err := cmd.StdoutPipe()
@@ -168,6 +186,10 @@ func (s *server) start(t *testing.T, port string) {
 	}()
 	s.cmd, s.exited = cmd, exited
 	line := waitLine(t, out, "braid dev to print its gRPC address", func(l string) bool { return strings.HasPrefix(l, "gRPC ") })
+	if s.auth {
+		tokenLine := waitLine(t, out, "braid dev to print its admin token", func(l string) bool { return strings.HasPrefix(l, "Token brd_") })
+		s.Token = strings.TrimSpace(strings.TrimPrefix(tokenLine, "Token"))
+	}
 	go func() {
 		for range out {
 		}

@@ -38,6 +38,7 @@ try:
 except ImportError:  # run from a checkout without installing: use ../src
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
     import braid
+from braid.client import resolve_token
 from braid.worker import default_name
 
 KNOWN = ("noop", "echo", "sleep", "fail", "py-a")
@@ -187,7 +188,16 @@ def main(argv: list[str] | None = None) -> int:
         help="PEM client certificate for a server that requires one (mTLS); with --client-key",
     )
     p.add_argument("--client-key", default=os.environ.get("BRAID_CLIENT_KEY"), help="PEM private key of --client-cert")
+    p.add_argument(
+        "--token",
+        default=None,
+        help="API token (a worker token of the tenant whose tasks to serve; default $BRAID_TOKEN)",
+    )
     args = p.parse_args(argv)
+    try:
+        resolve_token(args.token)
+    except ValueError as e:
+        p.error(str(e))
 
     logging.basicConfig(
         stream=sys.stderr,
@@ -212,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         ca_cert=args.ca_cert,
         client_cert=args.client_cert,
         client_key=args.client_key,
+        token=args.token,
     )
     for kind in args.types:
         register(worker, kind, args.heal)

@@ -81,9 +81,12 @@ class LineReader:
 
 
 class BraidDev:
-    """A `braid dev` process on free ports with its own SQLite data dir."""
+    """A `braid dev` process on free ports with its own SQLite data dir.
 
-    def __init__(self, data_dir: Path, lease_ttl: str = "1s", grpc_port: int = 0) -> None:
+    ``auth=False`` runs it ``--insecure`` (every call acts as an admin of tenant ``default``);
+    ``auth=True`` leaves auth on, and ``token`` is the admin token it printed (``Token brd_…``)."""
+
+    def __init__(self, data_dir: Path, lease_ttl: str = "1s", grpc_port: int = 0, *, auth: bool = False) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir / "braid.log"
         self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
@@ -97,16 +100,21 @@ class BraidDev:
             "--http-port",
             "0",
             "--no-demo",
-            "--insecure",
+            *([] if auth else ["--insecure"]),
             "--lease-ttl",
             lease_ttl,
             "--reaper-interval",
             "200ms",
         ]
+        self.data_dir = data_dir
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log, text=True)
         reader = LineReader(self.proc.stdout)
         match = reader.wait_for(lambda line: re.match(r"^gRPC\s+(\S+:\d+)\s*$", line), START_TIMEOUT, "gRPC address")
         self.endpoint: str = match.group(1)
+        self.token: str | None = None
+        if auth:
+            token = reader.wait_for(lambda line: re.match(r"^Token\s+(brd_\S+)\s*$", line), START_TIMEOUT, "Token")
+            self.token = token.group(1)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -144,6 +152,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BraidDev]:
 def fresh_server(tmp_path: Path) -> Iterator[BraidDev]:
     """A control plane of its own, for tests whose workers serve the example's fixed task types."""
     dev = BraidDev(tmp_path / "braid")
+    yield dev
+    dev.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BraidDev]:
+    """A control plane with auth on (no ``--insecure``); ``auth_server.token`` is its admin token."""
+    dev = BraidDev(tmp_path_factory.mktemp("braid-auth"), auth=True)
     yield dev
     dev.stop()
 

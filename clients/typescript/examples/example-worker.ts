@@ -14,7 +14,8 @@
 //   ts-b   a polyglot chain step: from deps.a {"value", "path"} returns
 //          {"value": a.value + 10, "path": [...a.path, "typescript"]}
 //
-// --ledger FILE appends one JSON line per task start, finish and result ack, written
+// --token TOKEN (default BRAID_TOKEN) is the API token, a worker token of the tenant whose tasks
+// to serve. --ledger FILE appends one JSON line per task start, finish and result ack, written
 // synchronously. Prints "worker NAME connected" on stdout once Welcome arrives.
 
 import * as fs from "node:fs";
@@ -26,6 +27,7 @@ type Kind = (typeof KINDS)[number];
 interface Args {
   endpoint?: string;
   name?: string;
+  token?: string;
   slots: number;
   types: Kind[];
   ledger?: string;
@@ -35,7 +37,7 @@ interface Args {
 function usage(problem?: string): never {
   if (problem) process.stderr.write(`example-worker: ${problem}\n`);
   process.stderr.write(
-    "usage: example-worker [--endpoint HOST:PORT] [--name NAME] [--slots N] [--types noop,echo,sleep,fail,ts-b] [--ledger FILE] [--drain-timeout 30s]\n",
+    "usage: example-worker [--endpoint HOST:PORT] [--name NAME] [--slots N] [--types noop,echo,sleep,fail,ts-b] [--ledger FILE] [--drain-timeout 30s] [--token TOKEN]\n",
   );
   process.exit(problem ? 2 : 0);
 }
@@ -78,6 +80,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case "--drain-timeout":
         args.drainTimeout = value();
+        break;
+      case "--token":
+        args.token = value();
         break;
       case "-h":
       case "--help":
@@ -200,6 +205,7 @@ async function main(): Promise<void> {
   const ledger = args.ledger ? new Ledger(args.ledger, name) : undefined;
   const worker = new Worker({
     endpoint: args.endpoint,
+    token: args.token, // undefined: BRAID_TOKEN
     name,
     slots: args.slots,
     drainTimeout: args.drainTimeout,

@@ -1,8 +1,9 @@
 // BraidClient: authoring, triggers, runs and dead letters over the braid.v1 gRPC API.
 
-import { Metadata, type CallOptions, type ChannelCredentials, type ClientOptions, type ServiceError } from "@grpc/grpc-js";
+import { type CallOptions, type Metadata, type ChannelCredentials, type ClientOptions, type ServiceError } from "@grpc/grpc-js";
 import { BraidError, Code } from "./errors";
 import { resolveEndpoint } from "./endpoint";
+import { authMetadata, resolveToken } from "./token";
 import { toWorkflowDefinition, type WorkflowInput } from "./workflow";
 import {
   WorkflowServiceClient,
@@ -26,6 +27,11 @@ export interface ClientOptionsArg {
   channelOptions?: Partial<ClientOptions>;
   /** Deadline of each unary call in milliseconds (default 30000; 0 for none). */
   timeoutMs?: number;
+  /**
+   * The API token sent as `authorization: Bearer TOKEN` on every call (default BRAID_TOKEN;
+   * "" for none). A token with whitespace or control characters inside throws a TypeError.
+   */
+  token?: string;
 }
 
 export interface TriggerOptions {
@@ -141,9 +147,11 @@ export class BraidClient {
   private readonly runs: RunServiceClient;
   private readonly admin: AdminServiceClient;
   private readonly timeoutMs: number;
+  private readonly token: string | undefined;
 
   constructor(endpoint?: string, options: ClientOptionsArg = {}) {
     const target = resolveEndpoint(endpoint, options.credentials);
+    this.token = resolveToken(options.token);
     this.address = target.address;
     const channelOptions = options.channelOptions ?? {};
     this.workflows = new WorkflowServiceClient(target.address, target.credentials, channelOptions);
@@ -157,7 +165,7 @@ export class BraidClient {
   private call<Q, R>(client: object, method: UnaryMethod<Q, R>, request: Q): Promise<R> {
     const options: Partial<CallOptions> = this.timeoutMs > 0 ? { deadline: Date.now() + this.timeoutMs } : {};
     return new Promise<R>((resolve, reject) => {
-      method.call(client, request, new Metadata(), options, (error, response) => {
+      method.call(client, request, authMetadata(this.token), options, (error, response) => {
         if (error) reject(BraidError.from(error));
         else resolve(response);
       });
@@ -224,7 +232,7 @@ export class BraidClient {
    * ones until the run ends. Breaking out of the loop cancels the stream.
    */
   async *watchRun(runId: string, afterSequence = 0): AsyncGenerator<RunEvent, void, undefined> {
-    const call = this.runs.watchRun({ runId, afterSequence });
+    const call = this.runs.watchRun({ runId, afterSequence }, authMetadata(this.token));
     try {
       for await (const message of call) {
         const event = (message as { event?: RunEvent }).event;
@@ -243,7 +251,7 @@ export class BraidClient {
    */
   async waitForRun(runId: string, options: { timeoutMs?: number } = {}): Promise<Run> {
     // WatchRun ends once the run is terminal and every event has been sent.
-    const call = this.runs.watchRun({ runId, afterSequence: 0 });
+    const call = this.runs.watchRun({ runId, afterSequence: 0 }, authMetadata(this.token));
     await new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const settle = (error?: unknown) => {

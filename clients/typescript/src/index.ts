@@ -13,6 +13,7 @@ export type {
 export { BraidError, Code, codeName, violationsOf } from "./errors";
 export type { Violation } from "./errors";
 export { DEFAULT_ENDPOINT } from "./endpoint";
+export { resolveToken } from "./token";
 export { formatMillis, parseHumantime, toMillis, toProtoDuration } from "./duration";
 export type { DurationLike } from "./duration";
 export { Workflow, concurrencyPolicyName, toWorkflowDefinition } from "./workflow";

@@ -140,9 +140,9 @@ export class Proc {
   }
 }
 
-function spawnLogged(what: string, cmd: string, args: string[], logFile: string): Proc {
+function spawnLogged(what: string, cmd: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): Proc {
   const log = fs.openSync(logFile, "a");
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", verbose ? "inherit" : log] });
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", verbose ? "inherit" : log], env: env ?? process.env });
   fs.closeSync(log);
   return new Proc(what, child, logFile);
 }
@@ -156,6 +156,8 @@ export class Dev {
     readonly dir: string,
     private readonly args: string[],
     private readonly cleanupDir: () => void,
+    /** The admin token it printed (`Token brd_…`), when started with `auth: true`. */
+    readonly token?: string,
   ) {}
 
   /** `http://host:port`, for the braid CLI. */
@@ -165,9 +167,10 @@ export class Dev {
 
   /**
    * Starts `braid dev --no-demo --lease-ttl LEASE_TTL` in a fresh data dir and waits for its gRPC
-   * address. `grpcPort` 0 (the default) picks a free port.
+   * address. `grpcPort` 0 (the default) picks a free port. It runs `--insecure` unless `auth`
+   * is true; then `token` is the admin token it printed.
    */
-  static async start(options: { leaseTtl?: string; grpcPort?: number } = {}): Promise<Dev> {
+  static async start(options: { leaseTtl?: string; grpcPort?: number; auth?: boolean } = {}): Promise<Dev> {
     const bin = braidBin();
     const { dir, cleanup } = tempDir("braid-ts-dev-");
     const args = [
@@ -179,7 +182,7 @@ export class Dev {
       "--http-port",
       "0",
       "--no-demo",
-      "--insecure",
+      ...(options.auth ? [] : ["--insecure"]),
       "--lease-ttl",
       options.leaseTtl ?? "1s",
       "--reaper-interval",
@@ -187,7 +190,12 @@ export class Dev {
     ];
     const proc = spawnLogged("braid dev", bin, args, path.join(dir, "braid.log"));
     const line = await proc.waitForLine((l) => l.startsWith("gRPC  "));
-    return new Dev(proc, line.slice("gRPC  ".length).trim(), dir, args, cleanup);
+    let token: string | undefined;
+    if (options.auth) {
+      const tokenLine = await proc.waitForLine((l) => /^Token\s+brd_\S+\s*$/.test(l));
+      token = tokenLine.slice("Token".length).trim();
+    }
+    return new Dev(proc, line.slice("gRPC  ".length).trim(), dir, args, cleanup, token);
   }
 
   /** Stops the server (SIGTERM) and starts it again on the same data dir and port. */
@@ -217,11 +225,18 @@ export class Dev {
   }
 
   /** Starts `dist/examples/example-worker.js` and waits for `worker NAME connected`. */
-  async exampleWorker(name: string, slots: number, types: string, extra: string[] = []): Promise<ExampleWorker> {
+  async exampleWorker(
+    name: string,
+    slots: number,
+    types: string,
+    extra: string[] = [],
+    env?: NodeJS.ProcessEnv,
+  ): Promise<ExampleWorker> {
     const script = path.resolve(__dirname, "..", "examples", "example-worker.js");
     const ledger = this.file(`${name}.jsonl`);
     const args = [script, "--endpoint", this.address, "--name", name, "--slots", String(slots), "--types", types];
-    const proc = spawnLogged(`worker ${name}`, process.execPath, [...args, "--ledger", ledger, ...extra], this.file(`${name}.log`));
+    const log = this.file(`${name}.log`);
+    const proc = spawnLogged(`worker ${name}`, process.execPath, [...args, "--ledger", ledger, ...extra], log, env);
     await proc.waitForLine((l) => l.trim() === `worker ${name} connected`);
     return new ExampleWorker(proc, name, ledger);
   }

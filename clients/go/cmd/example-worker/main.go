@@ -5,7 +5,8 @@
 //
 // It prints "worker NAME connected" on stdout each time a stream is established, logs to stderr
 // (BRAID_LOG=debug|info|warn|error), and drains on SIGINT/SIGTERM (a second signal stops it at
-// once). With -ledger it appends one JSON line per task start, finish and result ack.
+// once). With -ledger it appends one JSON line per task start, finish and result ack. -token
+// (default $BRAID_TOKEN) is the API token, a worker token of the tenant whose tasks to serve.
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/braid-dev/braid/clients/go/braid"
+	"google.golang.org/grpc"
 )
 
 func main() {
@@ -41,6 +43,7 @@ func run() error {
 	ledgerPath := flag.String("ledger", "", "append one JSON line per task start, finish and result ack to this file")
 	drainTimeout := flag.Duration("drain-timeout", 30*time.Second, "how long a drain (SIGTERM/SIGINT) lets running tasks finish")
 	heal := flag.Bool("heal", false, "serve fail as if its bug were fixed: it succeeds whatever its input says")
+	token := flag.String("token", os.Getenv("BRAID_TOKEN"), "API token, a worker token of the tenant whose tasks to serve (env BRAID_TOKEN)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", flag.Args())
@@ -66,6 +69,7 @@ func run() error {
 		Slots:        *slots,
 		DrainTimeout: *drainTimeout,
 		Logger:       logger,
+		DialOptions:  []grpc.DialOption{braid.WithToken(*token)},
 		OnEvent: func(ev braid.WorkerEvent) {
 			if ev.Kind == braid.EventConnected {
 				fmt.Printf("worker %s connected\n", workerName)

@@ -65,6 +65,35 @@ def resolve_endpoint(endpoint: str | None) -> tuple[str, bool]:
     return endpoint.rstrip("/"), secure
 
 
+def resolve_token(token: str | None) -> str | None:
+    """The API token to send: ``token``, or ``$BRAID_TOKEN`` when it is ``None``; empty = none.
+
+    Surrounding whitespace is dropped (a token read from a file keeps its newline); a token with
+    whitespace, control or non-ASCII characters inside is a ``ValueError`` naming the problem
+    (a token is ``brd_`` and 43 URL-safe base64 characters)."""
+    source = "token"
+    if token is None:
+        token, source = os.environ.get("BRAID_TOKEN", ""), "$BRAID_TOKEN"
+    token = token.strip()
+    if not token:
+        return None
+    bad = next((c for c in token if not ("!" <= c <= "~")), None)
+    if bad is not None:
+        what = "whitespace" if bad.isspace() else "a control character" if bad.isascii() else "a non-ASCII character"
+        hint = " (pass the token alone, without 'Bearer ')" if token.lower().startswith("bearer ") else ""
+        raise ValueError(
+            f"invalid {source}: it contains {what} ({bad!r}); a token is `brd_` and 43 URL-safe base64 characters"
+            + hint
+        )
+    return token
+
+
+def auth_metadata(token: str | None) -> list[tuple[str, str]]:
+    """``[("authorization", "Bearer TOKEN")]`` for the token :func:`resolve_token` gives, or ``[]``."""
+    resolved = resolve_token(token)
+    return [("authorization", f"Bearer {resolved}")] if resolved else []
+
+
 #: A PEM file's path, or the PEM itself as bytes.
 PemSource = str | os.PathLike[str] | bytes
 
@@ -225,6 +254,8 @@ class Client:
     default ``$BRAID_ENDPOINT`` or ``127.0.0.1:7400``. ``timeout`` bounds each unary call
     (seconds; ``None`` = no bound). ``ca_cert``, ``client_cert``, ``client_key``: TLS and mTLS
     for an ``https://`` endpoint (see :func:`channel_credentials`).
+    ``token``: the API token sent as ``authorization: Bearer TOKEN`` on every call (default
+    ``$BRAID_TOKEN``; empty = none; see :func:`resolve_token`).
     Use as a context manager or call :meth:`close`.
     """
 
@@ -238,12 +269,13 @@ class Client:
         ca_cert: PemSource | None = None,
         client_cert: PemSource | None = None,
         client_key: PemSource | None = None,
+        token: str | None = None,
     ) -> None:
         target, _ = resolve_endpoint(endpoint)
         credentials = channel_credentials(endpoint, ca_cert, client_cert, client_key)
         self.endpoint = target
         self.timeout = timeout
-        self._metadata = list(metadata or [])
+        self._metadata = [*(metadata or []), *auth_metadata(token)]
         if channel is None:
             if credentials is not None:
                 channel = grpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
@@ -451,7 +483,8 @@ class EventStream:
 class AsyncClient:
     """The asyncio twin of :class:`Client` (``grpc.aio``); the same methods, awaitable.
 
-    ``watch_run`` is an async iterator. Use ``async with`` or ``await client.close()``."""
+    ``watch_run`` is an async iterator. Use ``async with`` or ``await client.close()``.
+    ``token``: as for :class:`Client` (default ``$BRAID_TOKEN``)."""
 
     def __init__(
         self,
@@ -463,12 +496,13 @@ class AsyncClient:
         ca_cert: PemSource | None = None,
         client_cert: PemSource | None = None,
         client_key: PemSource | None = None,
+        token: str | None = None,
     ) -> None:
         target, _ = resolve_endpoint(endpoint)
         credentials = channel_credentials(endpoint, ca_cert, client_cert, client_key)
         self.endpoint = target
         self.timeout = timeout
-        self._metadata = list(metadata or [])
+        self._metadata = [*(metadata or []), *auth_metadata(token)]
         if channel is None:
             if credentials is not None:
                 channel = grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)

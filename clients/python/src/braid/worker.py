@@ -72,7 +72,15 @@ import grpc
 from braid import _pb, _tracing
 from braid._convert import dumps, from_jsonable, wants_conversion
 from braid._version import __version__
-from braid.client import CHANNEL_OPTIONS, AsyncClient, PemSource, channel_credentials, resolve_endpoint
+from braid.client import (
+    CHANNEL_OPTIONS,
+    AsyncClient,
+    PemSource,
+    auth_metadata,
+    channel_credentials,
+    resolve_endpoint,
+    resolve_token,
+)
 from braid.context import AttemptInfo, CancelReason, CancelSignal, TaskContext
 from braid.errors import BraidError
 from braid.task_error import TaskError
@@ -332,6 +340,9 @@ class Worker:
     trace (default: the global one; no span at all without ``opentelemetry-api``).
     ``ca_cert``, ``client_cert``, ``client_key``: TLS and mTLS for an ``https://`` endpoint,
     each a PEM file's path or PEM bytes (see :func:`braid.client.channel_credentials`).
+    ``token``: the API token (a ``worker`` or ``admin`` token of the tenant whose tasks it
+    serves) sent as ``authorization: Bearer TOKEN`` on the stream and when applying workflows;
+    default ``$BRAID_TOKEN``, empty = none (see :func:`braid.client.resolve_token`).
     """
 
     def __init__(
@@ -350,9 +361,12 @@ class Worker:
         ca_cert: PemSource | None = None,
         client_cert: PemSource | None = None,
         client_key: PemSource | None = None,
+        token: str | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
+        # Checked now: a malformed token fails here, not at each reconnect.
+        self._token = resolve_token(token)
         # Read (and checked) now: a bad file fails here, not at each reconnect.
         self._credentials = channel_credentials(endpoint, ca_cert, client_cert, client_key)
         self._tls = (ca_cert, client_cert, client_key)
@@ -491,6 +505,7 @@ class Worker:
         async with AsyncClient(
             self.endpoint,
             metadata=self.metadata,
+            token=self._token or "",
             timeout=self.connect_timeout,
             ca_cert=ca_cert,
             client_cert=client_cert,
@@ -843,7 +858,7 @@ class _Runtime:
                 yield message
 
         stub = _pb.worker_grpc.WorkerServiceStub(channel)
-        call = stub.Connect(requests(), metadata=self.w.metadata or None)
+        call = stub.Connect(requests(), metadata=[*self.w.metadata, *auth_metadata(self.w._token or "")] or None)
         try:
             first = await asyncio.wait_for(call.read(), self.w.connect_timeout)
         except TimeoutError:

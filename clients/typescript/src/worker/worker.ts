@@ -10,6 +10,7 @@ import * as os from "node:os";
 import type { ChannelCredentials, ClientDuplexStream, ServiceError } from "@grpc/grpc-js";
 import { BraidClient } from "../client";
 import { resolveEndpoint, type Target } from "../endpoint";
+import { authMetadata, resolveToken } from "../token";
 import { BraidError, Code, codeName } from "../errors";
 import { durationToMillis, formatMillis, toMillis, type DurationLike } from "../duration";
 import { SDK_VERSION } from "../version";
@@ -63,6 +64,12 @@ export interface WorkerOptions {
   labels?: Record<string, string>;
   /** Channel credentials (default: from the endpoint's scheme). */
   credentials?: ChannelCredentials;
+  /**
+   * The API token (a worker or admin token of the tenant whose tasks it serves), sent as
+   * `authorization: Bearer TOKEN` on the stream and when applying workflows (default
+   * BRAID_TOKEN; "" for none). A malformed one throws a TypeError from the constructor.
+   */
+  token?: string;
   /** How long a drain lets running tasks finish before cancelling them (default "30s"). */
   drainTimeout?: DurationLike;
   /** Bound on opening the stream and waiting for Welcome (default "10s"). */
@@ -290,6 +297,7 @@ export class Worker {
   private readonly log: Logger;
   private readonly drainTimeoutMs: number;
   private readonly connectTimeoutMs: number;
+  private readonly token: string | undefined;
   private readonly counters: WorkerStats = {
     started: 0,
     succeeded: 0,
@@ -343,6 +351,7 @@ export class Worker {
     this.backoff = new Backoff(initial, max);
     this.slotPool = new Slots(this.slots);
     resolveEndpoint(options.endpoint, options.credentials); // fail early on a bad endpoint
+    this.token = resolveToken(options.token); // and on a malformed token
   }
 
   /**
@@ -467,7 +476,11 @@ export class Worker {
   /** Applies registered workflows, retrying while the server is unreachable. */
   private async applyWorkflows(): Promise<void> {
     if (this.workflows.length === 0) return;
-    const client = new BraidClient(this.options.endpoint, { credentials: this.options.credentials, timeoutMs: 10_000 });
+    const client = new BraidClient(this.options.endpoint, {
+      credentials: this.options.credentials,
+      timeoutMs: 10_000,
+      token: this.token ?? "",
+    });
     try {
       for (const wf of this.workflows) {
         for (;;) {
@@ -510,7 +523,7 @@ export class Worker {
       "grpc.keepalive_permit_without_calls": 1,
       "grpc.max_receive_message_length": 64 * 1024 * 1024,
     });
-    const call = client.connect();
+    const call = client.connect(authMetadata(this.token));
     const conn = new Conn(client, call);
     this.conn = conn;
     call.on("data", (message: ConnectResponse) => this.onData(conn, message));
