@@ -54,6 +54,9 @@ pub struct ServerArgs {
     /// Serve without authentication: every call acts as an admin of tenant "default" (trusted networks and tests only).
     #[arg(long, env = "BRAID_INSECURE")]
     pub insecure: bool,
+    /// `/metrics` answers only a bearer token that may read (by default it is open, like `/healthz`).
+    #[arg(long, env = "BRAID_METRICS_NEED_TOKEN")]
+    pub metrics_need_token: bool,
     /// Size of the PostgreSQL connection pool [default: 16].
     #[arg(long, env = "BRAID_DB_MAX_CONNECTIONS", value_name = "N")]
     pub db_max_connections: Option<u32>,

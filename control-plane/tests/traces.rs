@@ -48,7 +48,7 @@ async fn one_trace(db: &TestDb) {
     let listeners = Listeners::bind(any, any).await.unwrap();
     let grpc = listeners.grpc_addr();
     let server_stop = CancellationToken::new();
-    let server = tokio::spawn(app::serve(db.engine.clone(), listeners, app::AuthMode::Off, server_stop.clone()));
+    let server = tokio::spawn(app::serve(db.engine.clone(), listeners, app::AuthMode::Off.into(), server_stop.clone()));
 
     let worker_spans = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder().with_simple_exporter(worker_spans.clone()).build();

@@ -35,6 +35,11 @@ impl Cluster {
         Self::start_opts(true, &[]).await
     }
 
+    /// A cluster with auth on whose server also takes `server_args`.
+    pub async fn start_secure_with(server_args: &[&str]) -> Self {
+        Self::start_opts(true, server_args).await
+    }
+
     /// A cluster (auth off) whose server also takes `server_args` (e.g. `--tls-cert …`).
     pub async fn start_with(server_args: &[&str]) -> Self {
         Self::start_opts(false, server_args).await

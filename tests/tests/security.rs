@@ -417,3 +417,18 @@ async fn a_tenant_over_its_quotas_is_refused_while_another_is_served() {
     assert!(status.message().contains("2 runs queued or running"), "{}", status.message());
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_open_by_default_and_can_need_a_token() {
+    let open = Cluster::start_secure().await;
+    assert_eq!(http_get(open.server.http, "/metrics").unwrap().0, 200, "open by default, like /healthz");
+    open.stop().await;
+    let c = Cluster::start_secure_with(&["--metrics-need-token"]).await;
+    assert_eq!(http_get(c.server.http, "/metrics").unwrap().0, 401);
+    assert_eq!(http_get(c.server.http, "/healthz").unwrap().0, 200, "health stays open");
+    let (status, body) = http_get_token(c.server.http, "/metrics", &c.token("ops", "read-only"));
+    assert_eq!(status, 200);
+    assert!(body.contains("braid_build_info"), "{body}");
+    assert_eq!(http_get_token(c.server.http, "/metrics", &c.token("ops", "worker")).0, 403);
+    c.stop().await;
+}

@@ -18,6 +18,20 @@ pub enum AuthMode {
     Off,
 }
 
+/// How a control plane checks callers: the mode, and whether `/metrics` needs a token too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    pub mode: AuthMode,
+    /// `/metrics` answers only a bearer token that may read (else it is open, like `/healthz`).
+    pub metrics_need_token: bool,
+}
+
+impl From<AuthMode> for Access {
+    fn from(mode: AuthMode) -> Self {
+        Self { mode, metrics_need_token: false }
+    }
+}
+
 /// What a braid.v1 method needs; None for the services anyone may call (health, reflection).
 /// A braid.v1 method missing from this table needs an admin token (fail closed).
 pub fn permission(path: &str) -> Option<Permission> {

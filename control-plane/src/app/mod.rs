@@ -5,7 +5,7 @@ pub mod tasks;
 pub mod tls;
 
 use crate::api;
-pub use crate::api::auth::AuthMode;
+pub use crate::api::auth::{Access, AuthMode};
 use crate::engine::Engine;
 use crate::http;
 use std::net::SocketAddr;
@@ -84,7 +84,7 @@ impl Listeners {
 pub async fn serve(
     engine: Engine,
     listeners: Listeners,
-    auth: AuthMode,
+    access: Access,
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -116,7 +116,7 @@ pub async fn serve(
     let metrics = engine.metrics().clone();
     let retention_metrics = metrics.retention();
     let grpc_metrics = api::layer::GrpcMetricsLayer::new(metrics.grpc().clone());
-    let grpc_auth = api::auth::AuthLayer::new(engine.clone(), auth);
+    let grpc_auth = api::auth::AuthLayer::new(engine.clone(), access.mode);
 
     let mut servers = Tasks::default();
     let Listeners { grpc, http, tls } = listeners;
@@ -150,7 +150,7 @@ pub async fn serve(
     });
     let (stop, failed, feed_engine) = (servers_stop.clone(), shutdown.clone(), engine.clone());
     servers.spawn("http-server", async move {
-        let routes = http::router(metrics, feed_engine, auth, stop.clone());
+        let routes = http::router(metrics, feed_engine, access, stop.clone());
         let result =
             axum::serve(http, routes).with_graceful_shutdown(stop.cancelled_owned()).await.map_err(|e| e.to_string());
         failed.cancel();

@@ -144,6 +144,9 @@ pub struct DevArgs {
     /// Serve without authentication: every call acts as an admin of tenant "default".
     #[arg(long, env = "BRAID_INSECURE")]
     pub insecure: bool,
+    /// `/metrics` answers only a bearer token that may read (by default it is open).
+    #[arg(long, env = "BRAID_METRICS_NEED_TOKEN")]
+    pub metrics_need_token: bool,
     #[command(flatten)]
     pub tls: crate::config::TlsArgs,
     #[command(flatten)]

@@ -2,7 +2,7 @@
 
 use super::{CliError, DevArgs, MigrateArgs};
 use crate::app::tls::ServerTls;
-use crate::app::{self, AuthMode, Listeners};
+use crate::app::{self, Access, AuthMode, Listeners};
 use crate::config::{ServerArgs, ServerConfig};
 use crate::domain::auth::Role;
 use crate::engine::{Engine, SystemClock};
@@ -42,7 +42,8 @@ pub async fn server(args: ServerArgs) -> Result<(), CliError> {
         outln!("Auth  on: every call needs an API token (braid admin token create --tenant T --role R)");
     }
     let engine = Engine::new(store.clone(), Arc::new(SystemClock), Arc::new(queue), cfg.exec);
-    let served = app::serve(engine, listeners, auth, app::shutdown_on_signals()).await;
+    let access = Access { mode: auth, metrics_need_token: args.metrics_need_token };
+    let served = app::serve(engine, listeners, access, app::shutdown_on_signals()).await;
     let closed = store.close().await;
     served?;
     Ok(closed?)
@@ -108,7 +109,8 @@ pub async fn dev(args: DevArgs) -> Result<(), CliError> {
         }
         stop.cancel();
     });
-    let served = app::serve(engine, listeners, auth, server_stop).await;
+    let access = Access { mode: auth, metrics_need_token: args.metrics_need_token };
+    let served = app::serve(engine, listeners, access, server_stop).await;
     let closed = store.close().await;
     served?;
     Ok(closed?)
