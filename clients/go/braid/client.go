@@ -26,7 +26,8 @@ type Client struct {
 // Dial makes a client of the control plane at endpoint ("host:port", e.g. "127.0.0.1:7400";
 // "http://" and "https://" prefixes are accepted). It connects lazily: ctx bounds nothing
 // yet, and an unreachable server shows up as an Unavailable error on the first call. Extra
-// grpc.DialOptions are appended to the defaults (plain text, keepalive). Every call carries
+// grpc.DialOptions are appended to the defaults (plain text, keepalive); WithTLS configures the
+// TLS of an "https://" endpoint (its CA, a client certificate for mTLS). Every call carries
 // the API token of WithToken, else $BRAID_TOKEN, as "authorization: Bearer TOKEN".
 func Dial(ctx context.Context, endpoint string, opts ...grpc.DialOption) (*Client, error) {
 	if err := ctx.Err(); err != nil {

@@ -1,7 +1,6 @@
 package braid
 
 import (
-	"crypto/tls"
 	"fmt"
 	"strings"
 	"time"
@@ -14,8 +13,9 @@ import (
 )
 
 // newConn opens a lazily connecting gRPC channel. The endpoint is "host:port" (plain HTTP/2),
-// optionally written "http://host:port"; "https://host:port" uses TLS. Every call carries the
-// API token of WithToken in extra, else $BRAID_TOKEN (none when empty).
+// optionally written "http://host:port"; "https://host:port" uses TLS, configured by WithTLS in
+// extra (default: the system roots, no client certificate). Every call carries the API token of
+// WithToken in extra, else $BRAID_TOKEN (none when empty).
 func newConn(endpoint string, extra []grpc.DialOption) (*grpc.ClientConn, error) {
 	token, err := resolveToken(extra)
 	if err != nil {
@@ -24,14 +24,22 @@ func newConn(endpoint string, extra []grpc.DialOption) (*grpc.ClientConn, error)
 	if endpoint == "" {
 		endpoint = DefaultEndpoint
 	}
+	tlsCfg := resolveTLS(extra)
 	target := endpoint
-	creds := insecure.NewCredentials()
+	creds, https := insecure.NewCredentials(), false
 	switch {
 	case strings.HasPrefix(target, "http://"):
 		target = strings.TrimPrefix(target, "http://")
 	case strings.HasPrefix(target, "https://"):
-		target = strings.TrimPrefix(target, "https://")
-		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
+		target, https = strings.TrimPrefix(target, "https://"), true
+		conf, err := tlsCfg.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		creds = credentials.NewTLS(conf)
+	}
+	if set := tlsCfg.set(); !https && len(set) > 0 {
+		return nil, fmt.Errorf("braid: TLS %s set but the endpoint %q is not https://", strings.Join(set, ", "), endpoint)
 	}
 	target = strings.TrimSuffix(target, "/")
 	if target == "" || strings.Contains(target, "/") && !strings.Contains(target, ":///") {

@@ -24,7 +24,8 @@ import (
 
 // WorkerOptions configure a Worker. Zero fields take the defaults.
 type WorkerOptions struct {
-	// The control plane's gRPC address, "host:port" (default "127.0.0.1:7400").
+	// The control plane's gRPC address, "host:port" (default "127.0.0.1:7400"); "https://host:port"
+	// for TLS (see WithTLS).
 	Endpoint string
 	// A human-readable name; need not be unique (default "<hostname>-<pid>").
 	Name string
@@ -47,7 +48,8 @@ type WorkerOptions struct {
 	OnEvent func(WorkerEvent)
 	// Appended to the default dial options (plain text, keepalive). WithToken here sets the
 	// API token (a worker or admin token of the tenant whose tasks it serves) sent on the
-	// stream and when applying workflows; without it, $BRAID_TOKEN.
+	// stream and when applying workflows; without it, $BRAID_TOKEN. WithTLS sets the TLS of an
+	// "https://" Endpoint (CA, client certificate); a bad TLS setting makes Run fail.
 	DialOptions []grpc.DialOption
 	// Receives each attempt's "handler" span, a child of the run's trace (default: the global
 	// provider, otel.GetTracerProvider(), a no-op unless the application set one).

@@ -122,6 +122,7 @@ type server struct {
 	Addr     string
 	Token    string // the admin token it printed, when auth is on
 	auth     bool
+	tlsArgs  []string // --tls-cert, --tls-key (and --tls-client-ca): the gRPC port serves TLS
 	dir      string
 	leaseTTL string
 	cmd      *exec.Cmd
@@ -168,6 +169,7 @@ func (s *server) start(t *testing.T, port string) {
 	if !s.auth {
 		args = append(args, "--insecure")
 	}
+	args = append(args, s.tlsArgs...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = logFile
 	cmd.Env = append(os.Environ(), "NO_COLOR=1", "RUST_LOG=info")
@@ -196,6 +198,14 @@ func (s *server) start(t *testing.T, port string) {
 		logFile.Close()
 	}()
 	s.Addr = strings.TrimSpace(strings.TrimPrefix(line, "gRPC"))
+}
+
+// Endpoint is s.Addr, as "https://host:port" when s serves TLS.
+func (s *server) Endpoint() string {
+	if len(s.tlsArgs) > 0 {
+		return "https://" + s.Addr
+	}
+	return s.Addr
 }
 
 func (s *server) stop() { stop(s.cmd, s.exited) }
@@ -294,7 +304,7 @@ func startExample(t *testing.T, s *server, name, types string, slots int, extra 
 	t.Helper()
 	dir := t.TempDir()
 	c := &child{Name: name, Ledger: filepath.Join(dir, "ledger.jsonl"), exited: make(chan struct{})}
-	args := append([]string{"-endpoint", s.Addr, "-name", name, "-slots", fmt.Sprint(slots), "-types", types,
+	args := append([]string{"-endpoint", s.Endpoint(), "-name", name, "-slots", fmt.Sprint(slots), "-types", types,
 		"-ledger", c.Ledger}, extra...)
 	c.cmd = exec.Command(exampleWorkerBin, args...)
 	logPath := filepath.Join(dir, "worker.log")

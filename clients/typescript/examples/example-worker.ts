@@ -15,7 +15,9 @@
 //          {"value": a.value + 10, "path": [...a.path, "typescript"]}
 //
 // --token TOKEN (default BRAID_TOKEN) is the API token, a worker token of the tenant whose tasks
-// to serve. --ledger FILE appends one JSON line per task start, finish and result ack, written
+// to serve. --ca-cert FILE (default BRAID_CA_CERT) is the CA an https:// endpoint's certificate
+// must chain to; --client-cert FILE and --client-key FILE (default BRAID_CLIENT_CERT,
+// BRAID_CLIENT_KEY) are the worker's certificate for a server that requires one (mTLS). --ledger FILE appends one JSON line per task start, finish and result ack, written
 // synchronously. Prints "worker NAME connected" on stdout once Welcome arrives.
 
 import * as fs from "node:fs";
@@ -28,6 +30,9 @@ interface Args {
   endpoint?: string;
   name?: string;
   token?: string;
+  caCert?: string;
+  clientCert?: string;
+  clientKey?: string;
   slots: number;
   types: Kind[];
   ledger?: string;
@@ -37,13 +42,21 @@ interface Args {
 function usage(problem?: string): never {
   if (problem) process.stderr.write(`example-worker: ${problem}\n`);
   process.stderr.write(
-    "usage: example-worker [--endpoint HOST:PORT] [--name NAME] [--slots N] [--types noop,echo,sleep,fail,ts-b] [--ledger FILE] [--drain-timeout 30s] [--token TOKEN]\n",
+    "usage: example-worker [--endpoint HOST:PORT] [--name NAME] [--slots N] [--types noop,echo,sleep,fail,ts-b] [--ledger FILE] [--drain-timeout 30s] [--token TOKEN] [--ca-cert FILE] [--client-cert FILE --client-key FILE]\n",
   );
   process.exit(problem ? 2 : 0);
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { slots: 4, types: ["noop", "sleep", "fail", "echo"], drainTimeout: "30s" };
+  const env = (name: string) => process.env[name] || undefined;
+  const args: Args = {
+    slots: 4,
+    types: ["noop", "sleep", "fail", "echo"],
+    drainTimeout: "30s",
+    caCert: env("BRAID_CA_CERT"),
+    clientCert: env("BRAID_CLIENT_CERT"),
+    clientKey: env("BRAID_CLIENT_KEY"),
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const eq = flag.indexOf("=");
@@ -83,6 +96,15 @@ function parseArgs(argv: string[]): Args {
         break;
       case "--token":
         args.token = value();
+        break;
+      case "--ca-cert":
+        args.caCert = value();
+        break;
+      case "--client-cert":
+        args.clientCert = value();
+        break;
+      case "--client-key":
+        args.clientKey = value();
         break;
       case "-h":
       case "--help":
@@ -206,6 +228,9 @@ async function main(): Promise<void> {
   const worker = new Worker({
     endpoint: args.endpoint,
     token: args.token, // undefined: BRAID_TOKEN
+    caCert: args.caCert,
+    clientCert: args.clientCert,
+    clientKey: args.clientKey,
     name,
     slots: args.slots,
     drainTimeout: args.drainTimeout,

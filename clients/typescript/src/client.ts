@@ -3,6 +3,7 @@
 import { type CallOptions, type Metadata, type ChannelCredentials, type ClientOptions, type ServiceError } from "@grpc/grpc-js";
 import { BraidError, Code } from "./errors";
 import { resolveEndpoint } from "./endpoint";
+import type { TlsOptions } from "./tls";
 import { authMetadata, resolveToken } from "./token";
 import { toWorkflowDefinition, type WorkflowInput } from "./workflow";
 import {
@@ -20,8 +21,15 @@ import {
 } from "./gen/braid/v1/admin";
 import { Priority, RunState, type PageRequest } from "./gen/braid/v1/common";
 
-export interface ClientOptionsArg {
-  /** Channel credentials; by default plaintext for host:port and http://, TLS for https://. */
+/**
+ * `caCert`, `clientCert` and `clientKey` (TlsOptions: file paths or PEM) configure TLS for an
+ * `https://` endpoint; with an `http://` one they throw a TypeError.
+ */
+export interface ClientOptionsArg extends TlsOptions {
+  /**
+   * Channel credentials; by default plaintext for host:port and http://, TLS for https:// (with
+   * `caCert`, `clientCert`, `clientKey`). Not together with those.
+   */
   credentials?: ChannelCredentials;
   /** grpc-js channel options. */
   channelOptions?: Partial<ClientOptions>;
@@ -150,7 +158,7 @@ export class BraidClient {
   private readonly token: string | undefined;
 
   constructor(endpoint?: string, options: ClientOptionsArg = {}) {
-    const target = resolveEndpoint(endpoint, options.credentials);
+    const target = resolveEndpoint(endpoint, options.credentials, options);
     this.token = resolveToken(options.token);
     this.address = target.address;
     const channelOptions = options.channelOptions ?? {};

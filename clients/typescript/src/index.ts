@@ -14,6 +14,7 @@ export { BraidError, Code, codeName, violationsOf } from "./errors";
 export type { Violation } from "./errors";
 export { DEFAULT_ENDPOINT } from "./endpoint";
 export { resolveToken } from "./token";
+export type { PemSource, TlsOptions } from "./tls";
 export { formatMillis, parseHumantime, toMillis, toProtoDuration } from "./duration";
 export type { DurationLike } from "./duration";
 export { Workflow, concurrencyPolicyName, toWorkflowDefinition } from "./workflow";

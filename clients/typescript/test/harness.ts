@@ -1,7 +1,7 @@
 // Test harness: a real `braid dev` (BRAID_BIN), example-worker child processes, ledgers, and
 // bounded waits on readiness (stdout lines, ledger lines, run events), never fixed sleeps.
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -147,6 +147,65 @@ function spawnLogged(what: string, cmd: string, args: string[], logFile: string,
   return new Proc(what, child, logFile);
 }
 
+/** The PEM files `makeTlsFiles` writes (paths). */
+export interface TlsFiles {
+  /** The test CA, and a CA nobody trusts. */
+  ca: string;
+  otherCa: string;
+  /** The server's certificate (SAN IP 127.0.0.1, DNS localhost) and key, signed by `ca`. */
+  serverCert: string;
+  serverKey: string;
+  /** A client certificate (clientAuth) and key signed by `ca`. */
+  clientCert: string;
+  clientKey: string;
+  /** A client certificate and key signed by `otherCa`. */
+  otherClientCert: string;
+  otherClientKey: string;
+}
+
+/**
+ * Writes a CA, a server certificate for 127.0.0.1 and localhost, a client certificate, and a
+ * client certificate from a second CA into `dir`, with the `openssl` command (P-256 keys in
+ * PKCS#8, valid for two days).
+ */
+export function makeTlsFiles(dir: string): TlsFiles {
+  const f = (name: string) => path.join(dir, name);
+  const openssl = (...args: string[]) => {
+    try {
+      execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
+    } catch (error) {
+      const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? "";
+      throw new Error(`openssl ${args.join(" ")} failed: ${(error as Error).message}\n${stderr}`);
+    }
+  };
+  const newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  const ca = (name: string) =>
+    openssl("req", "-x509", ...newKey, "-days", "2", "-keyout", f(`${name}.key`), "-out", f(`${name}.pem`), "-subj", `/CN=braid test ${name}`,
+      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
+  let serial = 1;
+  const leaf = (name: string, caName: string, ext: string) => {
+    fs.writeFileSync(f(`${name}.ext`), `basicConstraints=critical,CA:FALSE\n${ext}\n`);
+    openssl("req", ...newKey, "-keyout", f(`${name}.key`), "-out", f(`${name}.csr`), "-subj", `/CN=${name}`);
+    openssl("x509", "-req", "-in", f(`${name}.csr`), "-CA", f(`${caName}.pem`), "-CAkey", f(`${caName}.key`),
+      "-set_serial", String(serial++), "-days", "2", "-extfile", f(`${name}.ext`), "-out", f(`${name}.pem`));
+  };
+  ca("ca");
+  ca("other-ca");
+  leaf("server", "ca", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth");
+  leaf("client", "ca", "extendedKeyUsage=clientAuth");
+  leaf("other-client", "other-ca", "extendedKeyUsage=clientAuth");
+  return {
+    ca: f("ca.pem"),
+    otherCa: f("other-ca.pem"),
+    serverCert: f("server.pem"),
+    serverKey: f("server.key"),
+    clientCert: f("client.pem"),
+    clientKey: f("client.key"),
+    otherClientCert: f("other-client.pem"),
+    otherClientKey: f("other-client.key"),
+  };
+}
+
 /** A running `braid dev` on free ports. */
 export class Dev {
   private constructor(
@@ -158,19 +217,24 @@ export class Dev {
     private readonly cleanupDir: () => void,
     /** The admin token it printed (`Token brd_…`), when started with `auth: true`. */
     readonly token?: string,
+    /** Whether its gRPC port serves TLS (started with `tls`). */
+    readonly tls = false,
   ) {}
 
-  /** `http://host:port`, for the braid CLI. */
+  /** `http://host:port` (`https://` with TLS), for the braid CLI. */
   get endpoint(): string {
-    return `http://${this.address}`;
+    return `${this.tls ? "https" : "http"}://${this.address}`;
   }
 
   /**
    * Starts `braid dev --no-demo --lease-ttl LEASE_TTL` in a fresh data dir and waits for its gRPC
    * address. `grpcPort` 0 (the default) picks a free port. It runs `--insecure` unless `auth`
-   * is true; then `token` is the admin token it printed.
+   * is true; then `token` is the admin token it printed. With `tls` its gRPC port serves TLS
+   * (`--tls-cert`, `--tls-key`) and, with `tls.clientCa`, requires client certificates (mTLS).
    */
-  static async start(options: { leaseTtl?: string; grpcPort?: number; auth?: boolean } = {}): Promise<Dev> {
+  static async start(
+    options: { leaseTtl?: string; grpcPort?: number; auth?: boolean; tls?: { cert: string; key: string; clientCa?: string } } = {},
+  ): Promise<Dev> {
     const bin = braidBin();
     const { dir, cleanup } = tempDir("braid-ts-dev-");
     const args = [
@@ -187,6 +251,8 @@ export class Dev {
       options.leaseTtl ?? "1s",
       "--reaper-interval",
       "200ms",
+      ...(options.tls ? ["--tls-cert", options.tls.cert, "--tls-key", options.tls.key] : []),
+      ...(options.tls?.clientCa ? ["--tls-client-ca", options.tls.clientCa] : []),
     ];
     const proc = spawnLogged("braid dev", bin, args, path.join(dir, "braid.log"));
     const line = await proc.waitForLine((l) => l.startsWith("gRPC  "));
@@ -195,7 +261,8 @@ export class Dev {
       const tokenLine = await proc.waitForLine((l) => /^Token\s+brd_\S+\s*$/.test(l));
       token = tokenLine.slice("Token".length).trim();
     }
-    return new Dev(proc, line.slice("gRPC  ".length).trim(), dir, args, cleanup, token);
+    if (options.tls) await proc.waitForLine((l) => l.startsWith("TLS   on the gRPC port"));
+    return new Dev(proc, line.slice("gRPC  ".length).trim(), dir, args, cleanup, token, options.tls !== undefined);
   }
 
   /** Stops the server (SIGTERM) and starts it again on the same data dir and port. */
@@ -234,7 +301,7 @@ export class Dev {
   ): Promise<ExampleWorker> {
     const script = path.resolve(__dirname, "..", "examples", "example-worker.js");
     const ledger = this.file(`${name}.jsonl`);
-    const args = [script, "--endpoint", this.address, "--name", name, "--slots", String(slots), "--types", types];
+    const args = [script, "--endpoint", this.tls ? this.endpoint : this.address, "--name", name, "--slots", String(slots), "--types", types];
     const log = this.file(`${name}.log`);
     const proc = spawnLogged(`worker ${name}`, process.execPath, [...args, "--ledger", ledger, ...extra], log, env);
     await proc.waitForLine((l) => l.trim() === `worker ${name} connected`);

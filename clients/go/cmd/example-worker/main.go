@@ -7,6 +7,9 @@
 // (BRAID_LOG=debug|info|warn|error), and drains on SIGINT/SIGTERM (a second signal stops it at
 // once). With -ledger it appends one JSON line per task start, finish and result ack. -token
 // (default $BRAID_TOKEN) is the API token, a worker token of the tenant whose tasks to serve.
+// With an https:// endpoint, -ca-cert (default $BRAID_CA_CERT) is the CA the server's
+// certificate must chain to, and -client-cert and -client-key ($BRAID_CLIENT_CERT,
+// $BRAID_CLIENT_KEY) the worker's certificate for a server that requires one (mTLS).
 package main
 
 import (
@@ -36,7 +39,7 @@ func run() error {
 	if endpoint == "" {
 		endpoint = braid.DefaultEndpoint
 	}
-	flag.StringVar(&endpoint, "endpoint", endpoint, "the control plane's gRPC endpoint, host:port (env BRAID_ENDPOINT)")
+	flag.StringVar(&endpoint, "endpoint", endpoint, "the control plane's gRPC endpoint: host:port, http://host:port or https://host:port (env BRAID_ENDPOINT)")
 	name := flag.String("name", "", "the worker's name (default HOSTNAME-PID)")
 	slots := flag.Int("slots", 4, "tasks run at once")
 	types := flag.String("types", "noop,echo,sleep,fail", "task types to serve, comma-separated: "+strings.Join(sortedKinds(), ","))
@@ -44,6 +47,9 @@ func run() error {
 	drainTimeout := flag.Duration("drain-timeout", 30*time.Second, "how long a drain (SIGTERM/SIGINT) lets running tasks finish")
 	heal := flag.Bool("heal", false, "serve fail as if its bug were fixed: it succeeds whatever its input says")
 	token := flag.String("token", os.Getenv("BRAID_TOKEN"), "API token, a worker token of the tenant whose tasks to serve (env BRAID_TOKEN)")
+	caCert := flag.String("ca-cert", os.Getenv("BRAID_CA_CERT"), "PEM CA the server's certificate must chain to, for an https:// endpoint (env BRAID_CA_CERT; default: the system roots)")
+	clientCert := flag.String("client-cert", os.Getenv("BRAID_CLIENT_CERT"), "PEM client certificate for a server that requires one (mTLS); with -client-key (env BRAID_CLIENT_CERT)")
+	clientKey := flag.String("client-key", os.Getenv("BRAID_CLIENT_KEY"), "PEM private key of -client-cert (env BRAID_CLIENT_KEY)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", flag.Args())
@@ -69,7 +75,7 @@ func run() error {
 		Slots:        *slots,
 		DrainTimeout: *drainTimeout,
 		Logger:       logger,
-		DialOptions:  []grpc.DialOption{braid.WithToken(*token)},
+		DialOptions:  []grpc.DialOption{braid.WithToken(*token), braid.WithTLSFiles(*caCert, *clientCert, *clientKey)},
 		OnEvent: func(ev braid.WorkerEvent) {
 			if ev.Kind == braid.EventConnected {
 				fmt.Printf("worker %s connected\n", workerName)

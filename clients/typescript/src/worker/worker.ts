@@ -11,6 +11,7 @@ import type { ChannelCredentials, ClientDuplexStream, ServiceError } from "@grpc
 import { BraidClient } from "../client";
 import { resolveEndpoint, type Target } from "../endpoint";
 import { authMetadata, resolveToken } from "../token";
+import type { TlsOptions } from "../tls";
 import { BraidError, Code, codeName } from "../errors";
 import { durationToMillis, formatMillis, toMillis, type DurationLike } from "../duration";
 import { SDK_VERSION } from "../version";
@@ -53,7 +54,12 @@ export interface TaskHandlerOptions<I> {
   decode?: (input: unknown) => I;
 }
 
-export interface WorkerOptions {
+/**
+ * `caCert`, `clientCert` and `clientKey` (TlsOptions: file paths or PEM) configure TLS for an
+ * `https://` endpoint; with an `http://` one, or when unreadable, they throw a TypeError from the
+ * constructor.
+ */
+export interface WorkerOptions extends TlsOptions {
   /** The control plane: "127.0.0.1:7400", "http://…" or "https://…" (default BRAID_ENDPOINT, else 127.0.0.1:7400). */
   endpoint?: string;
   /** A human-readable name; need not be unique (default `<hostname>-<pid>`). */
@@ -62,7 +68,7 @@ export interface WorkerOptions {
   slots?: number;
   /** Labels sent in Hello. */
   labels?: Record<string, string>;
-  /** Channel credentials (default: from the endpoint's scheme). */
+  /** Channel credentials (default: from the endpoint's scheme and the TLS options; not together with those). */
   credentials?: ChannelCredentials;
   /**
    * The API token (a worker or admin token of the tenant whose tasks it serves), sent as
@@ -298,6 +304,8 @@ export class Worker {
   private readonly drainTimeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly token: string | undefined;
+  /** The endpoint's address and channel credentials (TLS options read once, at construction). */
+  private readonly resolved: Target;
   private readonly counters: WorkerStats = {
     started: 0,
     succeeded: 0,
@@ -350,7 +358,8 @@ export class Worker {
     const max = toMillis(options.reconnectBackoff?.max ?? "10s", "reconnectBackoff.max");
     this.backoff = new Backoff(initial, max);
     this.slotPool = new Slots(this.slots);
-    resolveEndpoint(options.endpoint, options.credentials); // fail early on a bad endpoint
+    // Fails early on a bad endpoint or TLS option; the files are read once, here.
+    this.resolved = resolveEndpoint(options.endpoint, options.credentials, options);
     this.token = resolveToken(options.token); // and on a malformed token
   }
 
@@ -455,7 +464,7 @@ export class Worker {
   }
 
   private async start(): Promise<void> {
-    const target = resolveEndpoint(this.options.endpoint, this.options.credentials);
+    const target = this.resolved;
     try {
       await this.applyWorkflows();
     } catch (error) {
@@ -477,7 +486,7 @@ export class Worker {
   private async applyWorkflows(): Promise<void> {
     if (this.workflows.length === 0) return;
     const client = new BraidClient(this.options.endpoint, {
-      credentials: this.options.credentials,
+      credentials: this.resolved.credentials,
       timeoutMs: 10_000,
       token: this.token ?? "",
     });
