@@ -95,12 +95,21 @@ pub async fn list<C: ConnectionTrait>(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<DeadLetter>, StoreError> {
-    let mut q = dead_letter::Entity::find()
-        .filter(dead_letter::Column::TenantId.eq(tenant.as_str()))
-        .filter(dead_letter::Column::RedrivenAt.is_null());
+    let mut q = waiting(tenant, filter);
     if let Some(ids) = ids {
         q = q.filter(dead_letter::Column::Id.is_in(ids.iter().copied()));
     }
+    if let Some(after) = after {
+        q = q.filter(dead_letter::Column::Id.lt(after));
+    }
+    q.order_by_desc(dead_letter::Column::Id).limit(limit).all(c).await?.into_iter().map(record).collect()
+}
+
+/// The query of the dead letters of `tenant` not yet redriven that match `filter`.
+pub(crate) fn waiting(tenant: &Tenant, filter: &DeadLetterFilter) -> sea_orm::Select<dead_letter::Entity> {
+    let mut q = dead_letter::Entity::find()
+        .filter(dead_letter::Column::TenantId.eq(tenant.as_str()))
+        .filter(dead_letter::Column::RedrivenAt.is_null());
     if let Some(w) = &filter.workflow_name {
         q = q.filter(dead_letter::Column::WorkflowName.eq(w.as_str()));
     }
@@ -119,10 +128,7 @@ pub async fn list<C: ConnectionTrait>(
     if let Some(r) = filter.run_id {
         q = q.filter(dead_letter::Column::RunId.eq(r));
     }
-    if let Some(after) = after {
-        q = q.filter(dead_letter::Column::Id.lt(after));
-    }
-    q.order_by_desc(dead_letter::Column::Id).limit(limit).all(c).await?.into_iter().map(record).collect()
+    q
 }
 
 /// Marks dead letters redriven.

@@ -69,24 +69,7 @@ pub async fn dead_letter_groups<C: ConnectionTrait>(
     tenant: &Tenant,
     filter: &DeadLetterFilter,
 ) -> Result<Vec<DeadLetterGroup>, StoreError> {
-    let matching = || {
-        let mut q = dead_letter::Entity::find()
-            .filter(dead_letter::Column::TenantId.eq(tenant.as_str()))
-            .filter(dead_letter::Column::RedrivenAt.is_null());
-        if let Some(w) = &filter.workflow_name {
-            q = q.filter(dead_letter::Column::WorkflowName.eq(w.as_str()));
-        }
-        if let Some(t) = &filter.task_name {
-            q = q.filter(dead_letter::Column::TaskName.eq(t.as_str()));
-        }
-        if let Some(t) = &filter.error_type {
-            q = q.filter(dead_letter::Column::ErrorType.eq(t.as_str()));
-        }
-        if let Some(r) = filter.run_id {
-            q = q.filter(dead_letter::Column::RunId.eq(r));
-        }
-        q
-    };
+    let matching = || crate::store::dead_letters::waiting(tenant, filter);
     // PostgreSQL has no max(uuid): the newest of a group is found by its creation time.
     let groups: Vec<(String, String, String, i64, DateTime<Utc>)> = matching()
         .select_only()
