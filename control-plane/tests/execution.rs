@@ -79,27 +79,47 @@ async fn fan_out_fan_in(db: &TestDb) {
 }
 on_both_backends!(a_fan_out_fan_in_dag_succeeds_with_dependency_outputs, fan_out_fan_in);
 
-const RETRY: &str = "name: retry\ntasks:\n  - {name: flaky, task_type: t, retry: {max_attempts: 3, initial_backoff: 50ms, max_backoff: 50ms, jitter: false}}\n";
+const RETRY: &str = "name: retry\ntasks:\n  - {name: flaky, task_type: t, retry: {max_attempts: 3, initial_backoff: 200ms, max_backoff: 200ms, jitter: false}}\n";
 
 async fn retries(db: &TestDb) {
     let id = start(db, RETRY, "").await;
     let e = &db.engine;
+    // A lease taken once the backoff had passed (a slow machine can get there first).
+    let mut next: Option<Assignment> = None;
     for attempt in 1..=2 {
-        let a = lease_ready(db, id, "w").await;
+        let a = match next.take() {
+            Some(a) => vec![a],
+            None => lease_ready(db, id, "w").await,
+        };
         assert_eq!(a[0].key.attempt, attempt);
         assert_eq!(e.complete(&tenant(), a[0].key, fail(true)).await.unwrap(), Verdict::Accepted);
         let r = run(db, id).await;
         assert_eq!(state_of(&r, "flaky"), TaskState::Ready);
         let failed_at = r.tasks[0].attempts.last().unwrap().finished_at.unwrap();
         assert!(
-            r.tasks[0].available_at >= failed_at + chrono::Duration::milliseconds(50),
-            "the 50ms backoff delays it"
+            r.tasks[0].available_at >= failed_at + chrono::Duration::milliseconds(200),
+            "the 200ms backoff delays it"
         );
-        // Not leasable until the backoff has passed.
-        assert!(lease_ready(db, id, "w").await.is_empty());
-        wait_until_due(db, id).await;
+        // Not leasable until the backoff has passed: a lease now is refused unless the backoff
+        // already ran out by the time it was asked for (asserted with the clock read before it).
+        let due = r.tasks[0].available_at;
+        let asked_at = chrono::Utc::now();
+        match lease_ready(db, id, "w").await.pop() {
+            None => wait_until_due(db, id).await,
+            Some(early) => {
+                assert!(
+                    asked_at + chrono::Duration::milliseconds(5) >= due,
+                    "leased {:?} before its backoff passed",
+                    due - asked_at
+                );
+                next = Some(early);
+            }
+        }
     }
-    let a = lease_ready(db, id, "w").await;
+    let a = match next.take() {
+        Some(a) => vec![a],
+        None => lease_ready(db, id, "w").await,
+    };
     assert_eq!(a[0].key.attempt, 3);
     e.complete(&tenant(), a[0].key, ok(json!({"third": true}))).await.unwrap();
     let r = run(db, id).await;
@@ -113,7 +133,7 @@ on_both_backends!(a_task_failing_twice_succeeds_on_attempt_three, retries);
 async fn wait_until_due(db: &TestDb, id: Uuid) {
     let due = run(db, id).await.tasks[0].available_at;
     let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
-    assert!(wait <= Duration::from_secs(1), "backoff is the configured 50ms, got {wait:?}");
+    assert!(wait <= Duration::from_secs(1), "backoff is the configured 200ms, got {wait:?}");
     tokio::time::sleep(wait + Duration::from_millis(5)).await;
 }
 

@@ -143,9 +143,15 @@ impl Browser {
         self.client.set_window_size(width, height).await.unwrap_or_else(|e| panic!("resize: {e}"));
     }
 
-    /// Ends the session and stops ChromeDriver.
-    pub async fn close(mut self) {
-        let _ = self.client.close().await;
+    /// Ends the session; ChromeDriver stops when the browser is dropped.
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    /// Also when a test fails half-way: ChromeDriver (and its Chromium) must not outlive it.
+    fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
