@@ -36,13 +36,23 @@ impl Engine {
         Ok(HeartbeatOutcome { kept, stale })
     }
 
-    /// Workers connected to any control plane and heard from within three lease TTLs.
+    /// Workers connected to any control plane and heard from within three lease TTLs (at most 500).
     pub async fn connected_workers(
         &self,
         tenant: &Tenant,
     ) -> Result<Vec<crate::store::workers::WorkerRow>, EngineError> {
         let db_now = self.db_now(self.now());
-        let fresh = self.settings.lease_ttl * 3;
-        Ok(crate::store::workers::connected(self.store.conn(), tenant, fresh, 500, db_now).await?)
+        Ok(crate::store::workers::connected(self.store.conn(), tenant, self.worker_freshness(), 500, db_now).await?)
+    }
+
+    /// How many workers `connected_workers` would list, without the cap.
+    pub async fn connected_worker_count(&self, tenant: &Tenant) -> Result<u64, EngineError> {
+        let db_now = self.db_now(self.now());
+        Ok(crate::store::workers::count_connected(self.store.conn(), tenant, self.worker_freshness(), db_now).await?)
+    }
+
+    /// A worker counts as connected while heard from within three lease TTLs.
+    fn worker_freshness(&self) -> std::time::Duration {
+        self.settings.lease_ttl * 3
     }
 }

@@ -133,7 +133,7 @@ impl Engine {
     /// Refuses a new worker stream when the tenant has its quota of connected workers.
     pub async fn admit_worker(&self, tenant: &Tenant) -> Result<(), EngineError> {
         let quotas = self.quotas_of(tenant).await?;
-        let connected = u64::try_from(self.connected_workers(tenant).await?.len()).unwrap_or(u64::MAX);
+        let connected = self.connected_worker_count(tenant).await?;
         if connected >= u64::from(quotas.workers) {
             return Err(exhausted(
                 format!(

@@ -67,6 +67,25 @@ pub async fn disconnect<C: ConnectionTrait>(c: &C, id: Uuid, now: DbNow) -> Resu
     Ok(())
 }
 
+/// Workers of `tenant` connected and heard from within `fresh`.
+fn connected_query(tenant: &Tenant, fresh: Duration, now: DbNow) -> sea_orm::Select<worker::Entity> {
+    worker::Entity::find()
+        .filter(worker::Column::TenantId.eq(tenant.as_str()))
+        .filter(worker::Column::DisconnectedAt.is_null())
+        .filter(Expr::col(worker::Column::LastHeartbeatAt).gte(now.minus(fresh)))
+}
+
+/// How many workers of `tenant` are connected and were heard from within `fresh` (all of them:
+/// `connected` lists at most a page).
+pub async fn count_connected<C: ConnectionTrait>(
+    c: &C,
+    tenant: &Tenant,
+    fresh: Duration,
+    now: DbNow,
+) -> Result<u64, StoreError> {
+    Ok(sea_orm::PaginatorTrait::count(connected_query(tenant, fresh, now), c).await?)
+}
+
 /// Workers connected and heard from within `fresh`, oldest connection first.
 pub async fn connected<C: ConnectionTrait>(
     c: &C,
@@ -75,14 +94,8 @@ pub async fn connected<C: ConnectionTrait>(
     limit: u64,
     now: DbNow,
 ) -> Result<Vec<WorkerRow>, StoreError> {
-    let rows = worker::Entity::find()
-        .filter(worker::Column::TenantId.eq(tenant.as_str()))
-        .filter(worker::Column::DisconnectedAt.is_null())
-        .filter(Expr::col(worker::Column::LastHeartbeatAt).gte(now.minus(fresh)))
-        .order_by_asc(worker::Column::ConnectedAt)
-        .limit(limit)
-        .all(c)
-        .await?;
+    let rows =
+        connected_query(tenant, fresh, now).order_by_asc(worker::Column::ConnectedAt).limit(limit).all(c).await?;
     rows.into_iter()
         .map(|m| {
             Ok(WorkerRow {
