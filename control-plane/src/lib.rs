@@ -11,6 +11,7 @@ pub mod engine;
 pub mod http;
 pub mod metrics;
 pub mod queue;
+pub mod sim;
 pub mod store;
 pub mod telemetry;
 

@@ -17,8 +17,10 @@ mod client;
 pub mod demo;
 mod drill;
 mod output;
+mod replay;
 mod schedule;
 mod serve;
+mod simulate;
 mod watch;
 
 use crate::config::ServerArgs;
@@ -64,6 +66,10 @@ pub enum Command {
     Drill(drill::DrillArgs),
     /// Measure throughput, latency, DAG, drain and soak figures against a deployment it starts or is given.
     Bench(bench::BenchArgs),
+    /// Replay a recorded run's decisions with its recorded outcomes (no workers); compare with another version.
+    Replay(replay::ReplayArgs),
+    /// Run the real engine on virtual time with simulated workers and faults from a seed; check the invariants.
+    Simulate(simulate::SimulateArgs),
     /// Tenants and API tokens, managed directly in the database (no token needed).
     #[command(subcommand)]
     Admin(access::AdminCommand),
@@ -335,6 +341,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Schedule(cmd) => schedule::schedule(cmd).await,
         Command::Drill(args) => drill::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Simulate(args) => simulate::run(args).await,
+        Command::Replay(args) => replay::run(args).await,
     }
 }
 

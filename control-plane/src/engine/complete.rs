@@ -185,6 +185,15 @@ impl Engine {
             };
             let w = work.get_mut(&run_id).ok_or_else(|| corrupt("located task without its run"))?;
             let t = &w.tasks[at];
+            let mut key = key;
+            if self.sabotage == super::Sabotage::UnfencedResults
+                && c.outcome != Outcome::LeaseExpired
+                && t.state == TaskState::Leased.as_str()
+                && let (Ok(attempt), Some(lease_id)) = (u32::try_from(t.attempt), t.lease_id)
+            {
+                // The sabotage: whoever sends a result is taken for the current lease holder.
+                key = LeaseKey { task_id: key.task_id, attempt, lease_id };
+            }
             let holds = t.attempt == i32::try_from(key.attempt).unwrap_or(-1) && t.lease_id == Some(key.lease_id);
             if holds && t.state == TaskState::Cancelled.as_str() {
                 // Recorded on the attempt, but it changes nothing: the run was cancelled.
@@ -453,7 +462,7 @@ impl Engine {
     ) -> (Transition, &'static str, Option<TaskError>) {
         let budget = u32::try_from(max_attempts).unwrap_or(0);
         if e.retryable && attempt < budget {
-            let delay = policy.backoff(attempt, rand_unit());
+            let delay = policy.backoff(attempt, self.entropy.unit());
             (Transition::Retry { error_json: error_json(&e), delay }, attempt_outcome, Some(e))
         } else {
             (Transition::Failed { error_json: error_json(&e) }, attempt_outcome, Some(e))
@@ -552,11 +561,4 @@ fn sink_outputs(all: &[task::Model]) -> Result<String, EngineError> {
 /// Seconds from `from` to `to` (0 if `to` is earlier).
 pub(super) fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_microseconds().map_or(0.0, |us| us.max(0) as f64 / 1e6)
-}
-
-/// A uniform draw from [0, 1) for backoff jitter.
-fn rand_unit() -> f64 {
-    // The low bits of a v4 UUID are uniformly random; 53 of them make an f64 in [0, 1).
-    let bits = uuid::Uuid::new_v4().as_u128() as u64 >> 11;
-    bits as f64 / (1u64 << 53) as f64
 }

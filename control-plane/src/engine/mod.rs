@@ -8,6 +8,7 @@ pub mod clock;
 pub mod complete;
 pub mod dead_letters;
 pub mod dispatch;
+pub mod entropy;
 pub mod error;
 pub mod failpoint;
 pub mod feed;
@@ -19,6 +20,7 @@ pub mod quota;
 pub mod repair;
 pub mod retention;
 pub mod runs;
+pub mod sabotage;
 pub mod scheduler;
 pub mod schedules;
 pub mod session;
@@ -27,7 +29,9 @@ pub mod trigger;
 pub mod trigger_group;
 
 pub use clock::{Clock, SharedClock, SystemClock};
+pub use entropy::{Entropy, SharedEntropy, SystemEntropy};
 pub use error::EngineError;
+pub use sabotage::Sabotage;
 pub use settings::ExecSettings;
 
 use crate::domain::records::Tenant;
@@ -56,6 +60,13 @@ pub struct Engine {
     credentials: access::CredentialCache,
     /// Trigger-rate buckets and quota reads, by tenant.
     quota_state: quota::QuotaState,
+    /// Where backoff jitter comes from.
+    entropy: SharedEntropy,
+    /// Publish in the caller's task instead of the background (the simulator: every effect of
+    /// a call has happened when it returns, so the same seed gives the same order).
+    inline_publish: bool,
+    /// A guarantee dropped on purpose (the simulator's self-test only).
+    sabotage: Sabotage,
 }
 
 impl Engine {
@@ -85,7 +96,32 @@ impl Engine {
             metrics,
             credentials: access::CredentialCache::default(),
             quota_state: quota::QuotaState::default(),
+            entropy: Arc::new(SystemEntropy),
+            inline_publish: false,
+            sabotage: Sabotage::None,
         }
+    }
+
+    /// The same engine drawing its random numbers from `entropy`.
+    pub fn with_entropy(mut self, entropy: SharedEntropy) -> Self {
+        self.entropy = entropy;
+        self
+    }
+
+    /// The same engine publishing ready tasks before a call returns rather than in the
+    /// background (deterministic simulation; a server keeps publishing off the caller's path).
+    pub fn with_inline_publish(mut self) -> Self {
+        self.inline_publish = true;
+        self
+    }
+
+    /// The same engine without one of its guarantees: for the simulator's self-test only.
+    pub fn with_sabotage(mut self, sabotage: Sabotage) -> Self {
+        if sabotage != Sabotage::None {
+            tracing::warn!(?sabotage, "engine sabotaged on purpose: results are not to be trusted");
+        }
+        self.sabotage = sabotage;
+        self
     }
 
     /// The metrics this engine records into.
@@ -132,6 +168,12 @@ impl Engine {
             return;
         }
         failpoint::after_commit(items);
+        if self.inline_publish {
+            if let Err(e) = self.queue.publish(tenant.as_str(), items).await {
+                tracing::warn!(error = %e, count = items.len(), "publish failed; the reconciler will retry");
+            }
+            return;
+        }
         let (queue, tenant, items) = (self.queue.clone(), tenant.clone(), items.to_vec());
         tokio::spawn(async move {
             if let Err(e) = queue.publish(tenant.as_str(), &items).await {
