@@ -112,7 +112,7 @@ pub async fn run(args: SimulateArgs) -> Result<(), CliError> {
         seeds.count(),
         list.join(", "),
         failed[0],
-        if args.sabotage == Sabotage::None { String::new() } else { " --sabotage fencing".to_owned() }
+        if args.sabotage == Sabotage::None { String::new() } else { format!(" --sabotage {}", args.sabotage.name()) }
     )))
 }
 

@@ -14,6 +14,16 @@ pub enum Sabotage {
     UnfencedResults,
 }
 
+impl Sabotage {
+    /// The name `braid simulate --sabotage` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::UnfencedResults => "fencing",
+        }
+    }
+}
+
 impl std::str::FromStr for Sabotage {
     type Err = String;
 

@@ -101,7 +101,7 @@ impl World {
         engine.put_workflow(&tenant, &def).await?;
         let mut log = EventLog::new(start);
         log.line(&format!(
-            "braid simulate --seed {} --workers {} --runs {} --duration {} --faults {} (sabotage: {:?})",
+            "braid simulate --seed {} --workers {} --runs {} --duration {} --faults {} --sabotage {}",
             cfg.seed,
             cfg.workers,
             cfg.runs,
@@ -111,7 +111,7 @@ impl World {
             } else {
                 cfg.faults.iter().map(|f| f.name()).collect::<Vec<_>>().join(",")
             },
-            cfg.sabotage
+            cfg.sabotage.name()
         ));
         let spec = ScheduleSpec {
             name: "sim-cron".into(),
