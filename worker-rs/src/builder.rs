@@ -3,10 +3,11 @@
 use crate::handler::{BoxedHandler, boxed};
 use crate::tls::TlsOptions;
 use crate::traces::Traces;
-use crate::{TaskContext, TaskError, Worker, WorkerError, WorkerEvent};
+use crate::{Executor, TaskContext, TaskError, Worker, WorkerError, WorkerEvent};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
@@ -155,6 +156,19 @@ impl WorkerBuilder {
             self.problem.get_or_insert(WorkerError::DuplicateTaskType(task_type));
         }
         self
+    }
+
+    /// Serves `task_type` with `executor` (for example an [`HttpExecutor`](crate::HttpExecutor) or
+    /// a [`ProcessExecutor`](crate::ProcessExecutor)) instead of an in-process handler: it gets
+    /// the run input as JSON and the [`TaskContext`], and is run like a handler (slots, deadline,
+    /// cancellation, spans, metrics).
+    #[must_use]
+    pub fn executor(self, task_type: impl Into<String>, executor: impl Executor) -> Self {
+        let executor = Arc::new(executor);
+        self.task(task_type, move |input: Value, ctx: TaskContext| {
+            let executor = executor.clone();
+            async move { executor.execute(input, ctx).await }
+        })
     }
 
     /// How long a drain lets running tasks finish before cancelling them (default 30 s).

@@ -83,6 +83,14 @@
 //! and never sent again. A result sent on a stream that broke before its `ResultAck` arrived is
 //! sent again on the next stream.
 //!
+//! # Executors
+//!
+//! A task type can also be served by an [`Executor`] instead of an in-process handler:
+//! [`WorkerBuilder::executor`] registers one, and the runtime runs it like a handler.
+//! [`HttpExecutor`] POSTs `{"input", "deps"}` to a URL; [`ProcessExecutor`] runs a command with it
+//! on stdin. Both map failures to retryable or fatal errors and stop on cancellation; the
+//! `braid-worker` binary serves them from a config file (see `docs/executors.md`).
+//!
 //! # Shutdown
 //!
 //! [`Worker::run`] drains on SIGINT or SIGTERM (a second signal stops at once);
@@ -97,6 +105,7 @@ mod builder;
 mod context;
 mod error;
 mod event;
+mod executor;
 mod handler;
 mod metrics;
 mod runtime;
@@ -110,6 +119,10 @@ pub use builder::{DEFAULT_ENDPOINT, WorkerBuilder, default_name};
 pub use context::{CancelReason, TaskContext};
 pub use error::WorkerError;
 pub use event::{TaskOutcome, TaskRef, WorkerEvent};
+pub use executor::{
+    DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_RETRYABLE_EXIT_CODES, Executor, ExecutorError, HttpExecutor, HttpExecutorBuilder,
+    ProcessExecutor, ProcessExecutorBuilder, cancelled_error,
+};
 pub use stats::WorkerStats;
 pub use task_error::{ResultExt, TaskError};
 pub use tokio_util::sync::CancellationToken;
