@@ -15,7 +15,9 @@ pub mod gauges;
 pub mod heartbeat;
 pub mod insight;
 pub mod page;
+pub mod payloads;
 pub mod quota;
+mod rehydrate;
 pub mod repair;
 pub mod retention;
 pub mod runs;
@@ -56,6 +58,10 @@ pub struct Engine {
     credentials: access::CredentialCache,
     /// Trigger-rate buckets and quota reads, by tenant.
     quota_state: quota::QuotaState,
+    /// Where run inputs and task outputs over the inline limit are kept.
+    payloads: crate::objects::PayloadStore,
+    /// Deleted runs whose objects could not be deleted yet (retried by the next retention pass).
+    undeleted: Arc<std::sync::Mutex<Vec<(String, Uuid)>>>,
 }
 
 impl Engine {
@@ -85,6 +91,8 @@ impl Engine {
             metrics,
             credentials: access::CredentialCache::default(),
             quota_state: quota::QuotaState::default(),
+            payloads: crate::objects::PayloadStore::memory(),
+            undeleted: Arc::default(),
         }
     }
 
