@@ -193,3 +193,27 @@ async fn payloads_over_the_limit_are_refused_naming_it() {
     assert_eq!(err.message, format!("output_json is {} bytes; the limit is 1048576", too_big.len()));
     db.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_whose_dependencies_add_up_to_more_than_a_message_fails_as_input_too_large() {
+    let mut settings = ExecSettings::default();
+    settings.payloads.max = 24 << 20;
+    let db = TestDb::sqlite_with(settings).await;
+    let e = &db.engine;
+    let fan_in = "name: fan\ntasks:\n  - {name: a, task_type: t}\n  - {name: b, task_type: t}\n  - {name: c, task_type: t}\n  - {name: d, task_type: t, depends_on: [a, b, c]}\n";
+    e.put_workflow(&tenant(), &yaml(fan_in)).await.unwrap();
+    let req = TriggerRequest { workflow_name: "fan".into(), ..TriggerRequest::default() };
+    let run = e.trigger_run(&tenant(), &req).await.unwrap().run.run.id;
+    // Three outputs of 22 MiB each: each within the payload limit, together over 63 MiB.
+    let big = doc(22 << 20, "x");
+    for a in lease(e, run).await {
+        succeed(e, &a, &big).await;
+    }
+    assert!(lease(e, run).await.is_empty(), "d is not sent");
+    let d = e.get_run(&tenant(), run).await.unwrap().tasks.into_iter().find(|t| t.name == "d").unwrap();
+    assert_eq!(d.state, TaskState::Failed);
+    let err = d.last_error.unwrap();
+    assert_eq!((err.kind.as_str(), err.retryable), ("input_too_large", false));
+    assert!(err.message.contains("a task's input is at most 66060288 bytes"), "{}", err.message);
+    db.finish().await;
+}
