@@ -275,7 +275,7 @@ export function blobView(blob, { label = "JSON", open = false, download } = {}) 
     el("summary", el("span", label), el("span.muted.num", ` ${bytes(blob.size)}`),
       blob.truncated ? el("span.tag.warn", "truncated") : null),
     el("pre.json", blob.text ?? ""),
-    dl ? el("p.blob-links", blob.truncated ? "Showing the first 64 KiB. " : "",
+    dl ? el("p.blob-links", blob.stored ? "Kept in object storage. " : blob.truncated ? "Showing the first 64 KiB. " : "",
       el("a", { href: dl, download: "" }, blob.truncated ? "Download full" : "Download")) : null);
 }
 

@@ -22,6 +22,7 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub tls_client_ca: Option<PathBuf>,
+    pub object_store: Option<String>,
 }
 
 impl FileConfig {
@@ -36,7 +37,7 @@ impl FileConfig {
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct ServerArgs {
     /// TOML file with any of: grpc_listen, http_listen, database_url, redis_url, db_max_connections,
-    /// tls_cert, tls_key, tls_client_ca.
+    /// tls_cert, tls_key, tls_client_ca, object_store.
     #[arg(long, env = "BRAID_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address of the gRPC API [default: 127.0.0.1:7400].
@@ -60,6 +61,11 @@ pub struct ServerArgs {
     /// Size of the PostgreSQL connection pool [default: 16].
     #[arg(long, env = "BRAID_DB_MAX_CONNECTIONS", value_name = "N")]
     pub db_max_connections: Option<u32>,
+    /// Where run inputs and task outputs over --payload-inline-max are kept: file:///dir (or /dir),
+    /// or s3://bucket/prefix with the usual AWS_* variables (AWS_ENDPOINT for S3-compatible stores)
+    /// [default: ./braid-objects]. Several control planes need one shared store.
+    #[arg(long, env = "BRAID_OBJECT_STORE", value_name = "URL")]
+    pub object_store: Option<String>,
     #[command(flatten)]
     pub tls: TlsArgs,
     #[command(flatten)]
@@ -116,6 +122,28 @@ pub struct ExecArgs {
     /// Default quota: schedules, per tenant.
     #[arg(long, env = "BRAID_QUOTA_SCHEDULES", value_name = "N", default_value_t = Quotas::default().schedules)]
     pub quota_schedules: u32,
+    /// Run inputs and task outputs larger than this go to object storage (bytes; KiB and MiB suffixes work).
+    #[arg(long, env = "BRAID_PAYLOAD_INLINE_MAX", value_name = "BYTES", default_value = "256KiB", value_parser = parse_bytes)]
+    pub payload_inline_max: usize,
+    /// Largest run input or task output accepted (bytes, at most 32MiB).
+    #[arg(long, env = "BRAID_PAYLOAD_MAX", value_name = "BYTES", default_value = "8MiB", value_parser = parse_bytes)]
+    pub payload_max: usize,
+}
+
+/// A size in bytes: a whole number with an optional `KiB`/`K`/`KB` or `MiB`/`M`/`MB` suffix (powers of 1024).
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let n: usize =
+        number.parse().map_err(|_| format!("{text:?} is not a size in bytes (e.g. 262144, 256KiB, 8MiB)"))?;
+    let scale: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        _ => return Err(format!("{text:?} is not a size in bytes (e.g. 262144, 256KiB, 8MiB)")),
+    };
+    n.checked_mul(scale).ok_or_else(|| format!("{text:?} is too large"))
 }
 
 impl Default for ExecArgs {
@@ -133,6 +161,8 @@ impl Default for ExecArgs {
             quota_concurrent_runs: d.quotas.concurrent_runs,
             quota_workers: d.quotas.workers,
             quota_schedules: d.quotas.schedules,
+            payload_inline_max: d.payloads.inline_max,
+            payload_max: d.payloads.max,
         }
     }
 }
@@ -171,10 +201,14 @@ impl ExecArgs {
                 problems.push(format!("{name}: must be at least 1"));
             }
         }
+        let payloads =
+            crate::domain::payload_ref::PayloadLimits { inline_max: self.payload_inline_max, max: self.payload_max };
+        problems.extend(payloads.problems());
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
         let mut s = crate::engine::ExecSettings::default().with_lease_ttl(self.lease_ttl);
+        s.payloads = payloads;
         s.reconcile_grace = self.reconcile_grace;
         s.reaper_interval = self.reaper_interval;
         s.retention = self.retention;
@@ -202,6 +236,32 @@ pub struct ServerConfig {
     pub exec: crate::engine::ExecSettings,
     /// TLS on the gRPC port (`None`: plaintext).
     pub tls: Option<crate::app::tls::ServerTls>,
+    /// Where large payloads are kept (a URL [`crate::objects::PayloadStore::open`] takes).
+    pub object_store: String,
+}
+
+/// The object store of `braid server` when none is given: `braid-objects` in the working directory.
+pub const DEFAULT_OBJECT_STORE_DIR: &str = "braid-objects";
+
+/// `url` as `PayloadStore::open` takes it: a relative directory is made absolute (against the
+/// working directory); a problem is pushed for a URL that does not open.
+pub fn object_store_url(field: &str, url: &str, problems: &mut Vec<String>) -> String {
+    let is_url = url.contains("://") || url.starts_with('/');
+    let url = if is_url {
+        url.to_owned()
+    } else {
+        match std::path::absolute(url) {
+            Ok(p) => format!("file://{}", p.display()),
+            Err(e) => {
+                problems.push(format!("{field}: {url:?}: {e}"));
+                return url.to_owned();
+            }
+        }
+    };
+    if let Err(e) = crate::objects::PayloadStore::open(&url) {
+        problems.push(format!("{field}: {e}"));
+    }
+    url
 }
 
 pub const DEFAULT_GRPC_LISTEN: &str = "127.0.0.1:7400";
@@ -270,13 +330,23 @@ impl ServerConfig {
                 None
             }
         };
+        let object_store =
+            pick(&args.object_store, file.object_store).unwrap_or_else(|| DEFAULT_OBJECT_STORE_DIR.to_owned());
+        let object_store = object_store_url("object_store", &object_store, &mut problems);
         if grpc_listen.is_some() && grpc_listen == http_listen && grpc_listen.is_some_and(|a| a.port() != 0) {
             problems.push(format!("http_listen: {http} is also the gRPC address; they need different ports"));
         }
         match (grpc_listen, http_listen, exec, problems.is_empty()) {
-            (Some(grpc_listen), Some(http_listen), Some(exec), true) => {
-                Ok(Self { grpc_listen, http_listen, database_url, redis_url, db_max_connections, exec, tls })
-            }
+            (Some(grpc_listen), Some(http_listen), Some(exec), true) => Ok(Self {
+                grpc_listen,
+                http_listen,
+                database_url,
+                redis_url,
+                db_max_connections,
+                exec,
+                tls,
+                object_store,
+            }),
             _ => Err(ConfigError(problems)),
         }
     }
@@ -332,6 +402,34 @@ mod tests {
         assert_eq!(c.grpc_listen.port(), 9000);
         assert_eq!(c.http_listen.port(), 9101);
         assert_eq!(c.db_max_connections, 4);
+    }
+
+    #[test]
+    fn payload_limits_and_the_object_store_have_defaults_and_bounds() {
+        let c = ServerConfig::resolve(&args()).unwrap();
+        assert_eq!((c.exec.payloads.inline_max, c.exec.payloads.max), (256 * 1024, 8 * 1024 * 1024));
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(c.object_store, format!("file://{}", cwd.join("braid-objects").display()));
+        let mut a = args();
+        a.object_store = Some("ftp://nope".into());
+        a.exec.payload_max = 64 * 1024 * 1024;
+        a.exec.payload_inline_max = 65 * 1024 * 1024;
+        let e = ServerConfig::resolve(&a).unwrap_err().to_string();
+        assert!(e.contains("object_store: object store \"ftp://nope\" is not an object store URL"), "{e}");
+        assert!(e.contains("payload_max: 67108864 bytes is out of range (1 to 33554432)"), "{e}");
+        assert!(e.contains("payload_inline_max: 68157440 bytes is larger than payload_max"), "{e}");
+    }
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_bytes("262144"), Ok(262_144));
+        assert_eq!(parse_bytes("256KiB"), Ok(262_144));
+        assert_eq!(parse_bytes("256k"), Ok(262_144));
+        assert_eq!(parse_bytes("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_bytes("8 MB"), Ok(8 << 20));
+        assert!(parse_bytes("8GiB").unwrap_err().contains("is not a size in bytes"));
+        assert!(parse_bytes("-1").is_err());
+        assert!(parse_bytes("").is_err());
     }
 
     #[test]

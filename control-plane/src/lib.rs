@@ -10,6 +10,7 @@ pub mod drill;
 pub mod engine;
 pub mod http;
 pub mod metrics;
+pub mod objects;
 pub mod queue;
 pub mod sim;
 pub mod store;

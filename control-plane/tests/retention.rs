@@ -1,4 +1,4 @@
-//! Retention and dead-letter purges on SQLite and PostgreSQL: old finished runs deleted with all their rows, in bounded batches.
+//! Retention and dead-letter purges on SQLite and PostgreSQL: old finished runs deleted with all their rows (and objects), in bounded batches.
 //!
 //! Ageing runs: the engine takes its retention cutoffs from its injected clock. Runs are made
 //! with that clock on real time; then it jumps 100 days ahead (`later`), so run ids (UUIDv7, real
@@ -9,12 +9,13 @@
 mod common;
 
 use braid_control_plane::domain::records::TaskError;
-use braid_control_plane::domain::state::TaskState;
+use braid_control_plane::domain::state::{RunState, TaskState};
 use braid_control_plane::engine::complete::Outcome;
 use braid_control_plane::engine::dead_letters::PurgeSelection;
 use braid_control_plane::engine::retention::RetentionReport;
 use braid_control_plane::engine::trigger::TriggerRequest;
 use braid_control_plane::engine::{Clock, Engine, EngineError, ExecSettings};
+use braid_control_plane::objects::PayloadStore;
 use braid_control_plane::queue::InProcessQueue;
 use braid_control_plane::store::dead_letters::DeadLetterFilter;
 use braid_control_plane::store::entity::{dead_letter, run, run_event, task, task_attempt};
@@ -151,6 +152,52 @@ async fn old_runs_go_with_all_their_rows(db: &TestDb) {
     assert_eq!(e.retention_once().await.unwrap(), RetentionReport::default(), "nothing left to delete");
 }
 on_both_backends!(old_finished_runs_are_deleted_with_their_rows, old_runs_go_with_all_their_rows);
+
+/// A finished run of `workflow` with input `input` whose tasks each return `output`.
+async fn finished_run_with(e: &Engine, workflow: &str, input: &str, output: &str) -> Uuid {
+    let req = TriggerRequest { workflow_name: workflow.into(), input_json: input.into(), ..TriggerRequest::default() };
+    let id = e.trigger_run(&tenant(), &req).await.unwrap().run.run.id;
+    loop {
+        let r = e.get_run(&tenant(), id).await.unwrap();
+        let ready: Vec<Uuid> = r.tasks.iter().filter(|t| t.state == TaskState::Ready).map(|t| t.id).collect();
+        if ready.is_empty() {
+            assert_eq!(r.run.state, RunState::Succeeded);
+            return id;
+        }
+        for a in e.lease(&tenant(), "w", &ready).await.unwrap() {
+            e.complete(&tenant(), a.key, Outcome::Succeeded { output_json: output.into() }).await.unwrap();
+        }
+    }
+}
+
+async fn objects_go_with_their_runs(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let (e, clock) = engine(db, 500, 20);
+    let e = e.with_payloads(PayloadStore::local(dir.path()).unwrap());
+    put(&e, &two_tasks("big", "")).await;
+    let (input, output) =
+        (json!({"in": "i".repeat(300_000)}).to_string(), json!({"out": "o".repeat(300_000)}).to_string());
+    let old = finished_run_with(&e, "big", &input, &output).await;
+    let young = finished_run_with(&e, "big", &input, &output).await;
+    // An object no row references, as a result turned away by fencing leaves behind.
+    e.payloads().put_run_payload("default", old, bytes::Bytes::from_static(b"{\"stale\":1}")).await.unwrap();
+    let objects =
+        |id: Uuid| std::fs::read_dir(dir.path().join(format!("default/runs/{id}"))).map_or(0, Iterator::count);
+    assert_eq!(objects(old), 3, "the input, the (shared) output and the stray one");
+    assert_eq!(objects(young), 2);
+    finished_at(db, old, ago(31 * DAY)).await;
+    finished_at(db, young, ago(29 * DAY)).await;
+    later(&clock);
+
+    assert_eq!(e.retention_once().await.unwrap().runs, 1);
+    assert!(gone(db, old).await);
+    assert_eq!(objects(old), 0, "every object under the deleted run's prefix is gone");
+    assert!(!dir.path().join(format!("default/runs/{old}")).exists());
+    assert_eq!(objects(young), 2, "a run within its retention keeps its objects");
+    let kept = e.get_run(&tenant(), young).await.unwrap();
+    assert_eq!(e.run_input_text(&kept.run).await.unwrap(), input);
+}
+on_both_backends!(retention_deletes_the_objects_of_the_runs_it_deletes, objects_go_with_their_runs);
 
 async fn per_workflow(db: &TestDb) {
     let (e, clock) = engine(db, 500, 20);

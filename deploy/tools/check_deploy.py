@@ -89,6 +89,14 @@ def check_compose(deploy, docs):
         for k in ("BRAID_DATABASE_URL", "BRAID_REDIS_URL", "BRAID_GRPC_LISTEN", "BRAID_HTTP_LISTEN"):
             if k not in env:
                 problem(path, f"{n}: environment lacks {k}")
+        # Control planes share large payloads: one object store, a volume both mount.
+        store = env.get("BRAID_OBJECT_STORE", "")
+        if not store.startswith("file://") and not store.startswith("s3://"):
+            problem(path, f"{n}: BRAID_OBJECT_STORE should name a shared store, is {store!r}")
+        if store.startswith("file://"):
+            mounted = {v.split(":")[1] for v in services[n].get("volumes") or [] if isinstance(v, str)}
+            if store.removeprefix("file://") not in mounted:
+                problem(path, f"{n}: BRAID_OBJECT_STORE {store} is not a mounted volume")
         if (services[n].get("depends_on") or {}).get("migrate", {}).get("condition") != "service_completed_successfully":
             problem(path, f"{n}: should wait for migrate to complete")
     # Prometheus scrapes compose services; Grafana's datasource points at the prometheus service.

@@ -56,6 +56,11 @@ impl Cluster {
         Self { db: Some(db), db_url, redis_url, server, dir: tempfile::tempdir().unwrap(), secure }
     }
 
+    /// The URL of this cluster's PostgreSQL database.
+    pub fn database_url(&self) -> &str {
+        &self.db_url
+    }
+
     /// Another control plane on the same PostgreSQL database and Redis.
     pub fn peer(&self) -> Braid {
         start_server(&self.db_url, &self.redis_url, self.secure, &[])

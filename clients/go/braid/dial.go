@@ -12,6 +12,10 @@ import (
 	"google.golang.org/grpc/keepalive"
 )
 
+// MaxMessageBytes is the largest message on a worker stream, either way (64 MiB), as the
+// control plane allows it.
+const MaxMessageBytes = 64 * 1024 * 1024
+
 // newConn opens a lazily connecting gRPC channel. The endpoint is "host:port" (plain HTTP/2),
 // optionally written "http://host:port"; "https://host:port" uses TLS, configured by WithTLS in
 // extra (default: the system roots, no client certificate). Every call carries the API token of
@@ -56,6 +60,9 @@ func newConn(endpoint string, extra []grpc.DialOption) (*grpc.ClientConn, error)
 			Backoff:           grpcbackoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
 			MinConnectTimeout: 5 * time.Second,
 		}),
+		// A task assignment carries whole payloads (the control plane reads large ones back from
+		// object storage): accept what a worker stream may carry, not gRPC's default of 4 MiB.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
 	}
 	if token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer(token)))

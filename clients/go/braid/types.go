@@ -133,6 +133,28 @@ type Run struct {
 	// Set when a cron schedule made the run: the schedule and the tick's nominal fire time.
 	ScheduleID   string
 	ScheduledFor time.Time
+	// Set (and Input empty) when the input is kept in the control plane's object storage.
+	InputRef *PayloadRef
+	// Set (and Output empty) when the output is assembled from its tasks' payloads; its
+	// SHA256 is empty (each task's OutputRef has one).
+	OutputRef *PayloadRef
+}
+
+// PayloadRef stands for a payload larger than the control plane's inline limit, kept in its
+// object storage: the read APIs return it instead of the bytes, and the HTTP API
+// (/api/v1/runs/{id}/input, …/output, …/tasks/{name}/output) serves the whole document.
+type PayloadRef struct {
+	// Bytes of JSON text.
+	Size uint64
+	// Lowercase hex SHA-256 of those bytes.
+	SHA256 string
+}
+
+func payloadRefFromProto(p *braidv1.PayloadRef) *PayloadRef {
+	if p == nil {
+		return nil
+	}
+	return &PayloadRef{Size: p.GetSize(), SHA256: p.GetSha256()}
 }
 
 // Task returns the task named name, or nil.
@@ -156,6 +178,8 @@ type RunTask struct {
 	Attempt     uint32
 	MaxAttempts uint32
 	Output      json.RawMessage
+	// Set (and Output empty) when the output is kept in object storage.
+	OutputRef   *PayloadRef
 	LastError   *TaskError
 	AvailableAt time.Time
 	CreatedAt   time.Time
@@ -261,6 +285,8 @@ func runFromProto(p *braidv1.Run) *Run {
 		ConcurrencyKey:  p.GetConcurrencyKey(),
 		ScheduleID:      p.GetScheduleId(),
 		ScheduledFor:    ts(p.GetScheduledFor()),
+		InputRef:        payloadRefFromProto(p.GetInputRef()),
+		OutputRef:       payloadRefFromProto(p.GetOutputRef()),
 	}
 	switch p.GetTriggerSource() {
 	case braidv1.TriggerSource_TRIGGER_SOURCE_API:
@@ -280,6 +306,7 @@ func runFromProto(p *braidv1.Run) *Run {
 			Attempt:     t.GetAttempt(),
 			MaxAttempts: t.GetMaxAttempts(),
 			Output:      raw(t.GetOutputJson()),
+			OutputRef:   payloadRefFromProto(t.GetOutputRef()),
 			LastError:   taskErrorFromProto(t.GetLastError()),
 			AvailableAt: ts(t.GetAvailableAt()),
 			CreatedAt:   ts(t.GetCreatedAt()),

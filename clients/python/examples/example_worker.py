@@ -15,6 +15,10 @@ Task types (``--types``, comma-separated; ``chain`` stands for ``py-a``):
   the attempt is ``<= times`` (or always), non-retryable when ``fatal``; else returns
   ``{"attempt": A}``. With ``--heal`` it always succeeds.
 - ``py-a``: the first step of the polyglot chain: ``{"value": input.value * 2, "path": ["python"]}``.
+- ``blob``: ``{"bytes": N, "seed": S}``; returns ``{"blob": <N letters from S>, "sha256": <hex>}``
+  (the same letters as ``braid-example-worker``'s ``blob``).
+- ``digest``: returns ``{"input": D, "deps": {"name": D, ...}}``, D being ``{"bytes", "sha256"}``
+  of a value's ``blob`` string if it has one, else of its compact JSON (large payloads in tests).
 
 Prints ``worker NAME connected`` on stdout when a stream is established. ``--ledger FILE``
 appends one flushed JSON line per task start, finish and result ack. SIGTERM/SIGINT drain.
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -41,7 +46,7 @@ except ImportError:  # run from a checkout without installing: use ../src
 from braid.client import resolve_token
 from braid.worker import default_name
 
-KNOWN = ("noop", "echo", "sleep", "fail", "py-a")
+KNOWN = ("noop", "echo", "sleep", "fail", "py-a", "blob", "digest")
 ALIASES = {"chain": "py-a"}
 
 
@@ -87,6 +92,25 @@ class Ledger:
         with self._lock:
             self._file.write(json.dumps(line, separators=(",", ":")) + "\n")
             self._file.flush()
+
+
+def blob_text(size: int, seed: int) -> str:
+    """``size`` lowercase letters made from ``seed``, the same in every example worker: letter
+    ``i`` is ``(31 i + 17 seed + i // 97) mod 26``. Built 97 letters at a time (within such a
+    block each letter is 5 after the previous one, mod 26), so 5 MiB take milliseconds."""
+    runs = ["".join(chr(ord("a") + (start + 5 * j) % 26) for j in range(97)) for start in range(26)]
+    blocks = ((31 * 97 * k + 17 * seed + k) % 26 for k in range(size // 97 + 1))
+    return "".join(runs[start] for start in blocks)[:size]
+
+
+def digest(value: Any) -> dict[str, Any]:
+    """Size and SHA-256 of ``value``'s ``blob`` string, or of its compact JSON."""
+    if isinstance(value, dict) and isinstance(value.get("blob"), str):
+        text = value["blob"]
+    else:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    data = text.encode()
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def register(worker: braid.Worker, kind: str, heal: bool) -> None:
@@ -139,6 +163,20 @@ def register(worker: braid.Worker, kind: str, heal: bool) -> None:
             if not isinstance(input, dict) or not isinstance(input.get("value"), (int, float)):
                 raise braid.FatalError('py-a needs an input like {"value": 3}', type="bad_input")
             return {"value": input["value"] * 2, "path": ["python"]}
+
+    elif kind == "blob":
+
+        @worker.task("blob")
+        async def blob(input: Any, _ctx: braid.TaskContext) -> dict[str, Any]:
+            opts = input if isinstance(input, dict) else {}
+            text = blob_text(int(opts.get("bytes") or 0), int(opts.get("seed") or 0))
+            return {"blob": text, "sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+    elif kind == "digest":
+
+        @worker.task("digest")
+        async def digest_task(input: Any, ctx: braid.TaskContext) -> dict[str, Any]:
+            return {"input": digest(input), "deps": {name: digest(v) for name, v in ctx.deps.items()}}
 
     else:  # pragma: no cover - parse_types rejects it
         raise ValueError(kind)

@@ -302,3 +302,16 @@ def test_tls_files_are_checked_when_the_object_is_made(tmp_path: Path) -> None:
         channel_credentials("https://127.0.0.1:7400", client_cert=b"-----BEGIN CERTIFICATE-----")
     with pytest.raises(ValueError, match=r"client_key \(bytes\): holds no PEM private key"):
         channel_credentials("https://h:1", client_cert=b"-----BEGIN CERTIFICATE-----", client_key=b"x")
+
+
+def test_large_payloads_come_back_as_references() -> None:
+    ref = _pb.common.PayloadRef(size=5 << 20, sha256="ab" * 32)
+    task = _pb.run.Task(name="a", output_ref=ref)
+    p = _pb.run.Run(id="r", input_ref=ref, output_ref=_pb.common.PayloadRef(size=7), tasks=[task])
+    run = braid.Run.from_proto(p)
+    assert run.input_ref == braid.PayloadRef(5 << 20, "ab" * 32)
+    assert run.input is None and run.output is None, "the documents themselves are not in the message"
+    assert run.output_ref == braid.PayloadRef(7, "")
+    assert run.task("a").output_ref == braid.PayloadRef(5 << 20, "ab" * 32)
+    small = braid.Run.from_proto(_pb.run.Run(id="s", input_json='{"n": 1}'))
+    assert (small.input, small.input_ref, small.output_ref) == ({"n": 1}, None, None)

@@ -1,6 +1,7 @@
 //! Conversions between braid.v1 messages and domain types.
 
 use crate::domain::definition::{RetrySpec, RunSettings, TaskDefinition, WorkflowDefinition};
+use crate::domain::payload_ref::PayloadRef;
 use crate::domain::records::{
     Run, RunDetail, RunEvent, Task, TaskAttempt, TaskError, WorkflowSummary, WorkflowVersion,
 };
@@ -250,7 +251,13 @@ pub fn task(t: &Task) -> pb::Task {
         created_at: Some(timestamp(t.created_at)),
         finished_at: t.finished_at.map(timestamp),
         attempts: t.attempts.iter().map(attempt).collect(),
+        output_ref: t.output_ref.as_ref().map(payload_ref),
     }
+}
+
+/// A reference as clients see it (the object's key stays inside the control plane).
+pub fn payload_ref(r: &PayloadRef) -> pb::PayloadRef {
+    pb::PayloadRef { size: r.size, sha256: r.sha256.clone() }
 }
 
 pub fn run(r: &Run, tasks: &[Task]) -> pb::Run {
@@ -272,6 +279,8 @@ pub fn run(r: &Run, tasks: &[Task]) -> pb::Run {
         concurrency_key: r.concurrency_key.clone().unwrap_or_default(),
         schedule_id: r.schedule.map(|s| s.schedule_id.to_string()).unwrap_or_default(),
         scheduled_for: r.schedule.map(|s| timestamp(s.nominal)),
+        input_ref: r.input_ref.as_ref().map(payload_ref),
+        output_ref: r.output_ref.as_ref().map(payload_ref),
     }
 }
 

@@ -21,15 +21,20 @@ use tonic::service::Routes;
 
 pub use auth::{principal_of, tenant_of};
 
-/// Largest message a worker stream accepts (results carry outputs up to 1 MiB, and errors).
-pub const MAX_WORKER_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Largest message a worker stream accepts (results carry outputs up to the payload limit, at
+/// most 32 MiB), and the largest `TriggerRun`/`TriggerRuns` request (inputs up to the same limit).
+pub use crate::domain::limits::MAX_WORKER_MESSAGE_BYTES;
 
 /// Every braid.v1 service, ready to be added to a tonic server.
 pub fn routes(engine: Engine, shutdown: tokio_util::sync::CancellationToken) -> Routes {
     let mut routes = Routes::default();
     routes = routes
         .add_service(WorkflowServiceServer::new(workflow::WorkflowApi::new(engine.clone())))
-        .add_service(RunServiceServer::new(run::RunApi::new(engine.clone())))
+        // A run input up to the payload limit arrives and is judged (too large: INVALID_ARGUMENT
+        // naming the limit) instead of being cut off by tonic's default of 4 MiB.
+        .add_service(
+            RunServiceServer::new(run::RunApi::new(engine.clone())).max_decoding_message_size(MAX_WORKER_MESSAGE_BYTES),
+        )
         // Results up to this size arrive and are judged (a too-large output fails its task
         // cleanly); the default of 4 MiB would end the stream instead.
         .add_service(

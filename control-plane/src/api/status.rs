@@ -1,6 +1,7 @@
 //! The one place where engine errors become gRPC statuses.
 
 use crate::engine::EngineError;
+use crate::objects::ObjectError;
 use crate::store::StoreError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
@@ -37,6 +38,17 @@ impl From<EngineError> for Status {
                     ErrorDetails::with_retry_info(Some(after)),
                 ),
                 None => Status::resource_exhausted(message),
+            },
+            EngineError::Objects(o) if o.is_data_loss() => {
+                tracing::error!(error = %o, "a stored payload is missing or corrupt");
+                Status::data_loss(o.to_string())
+            }
+            EngineError::Objects(o) => match o {
+                ObjectError::Config(_) => {
+                    tracing::error!(error = %o, "object store misconfigured");
+                    Status::internal(o.to_string())
+                }
+                _ => Status::unavailable(o.to_string()),
             },
             EngineError::Store(s) => match s {
                 StoreError::Unavailable(m) => Status::unavailable(m),

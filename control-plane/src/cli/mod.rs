@@ -153,6 +153,10 @@ pub struct DevArgs {
     /// `/metrics` answers only a bearer token that may read (by default it is open).
     #[arg(long, env = "BRAID_METRICS_NEED_TOKEN")]
     pub metrics_need_token: bool,
+    /// Where run inputs and task outputs over --payload-inline-max are kept (file:///dir or
+    /// s3://bucket/prefix) [default: DATA_DIR/objects].
+    #[arg(long, env = "BRAID_OBJECT_STORE", value_name = "URL")]
+    pub object_store: Option<String>,
     #[command(flatten)]
     pub tls: crate::config::TlsArgs,
     #[command(flatten)]

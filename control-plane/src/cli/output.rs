@@ -51,6 +51,7 @@ fn task_json(t: &pb::Task) -> Value {
         "id": t.id, "name": t.name, "task_type": t.task_type, "state": task_state(t.state),
         "depends_on": t.depends_on, "attempt": t.attempt, "max_attempts": t.max_attempts,
         "output": payload(&t.output_json),
+        "output_ref": t.output_ref.as_ref().map(stored_json),
         "last_error": t.last_error.as_ref().map(|e| json!({"message": e.message, "type": e.r#type, "retryable": e.retryable})),
         "available_at": ts(t.available_at.as_ref()), "finished_at": ts(t.finished_at.as_ref()),
     })
@@ -60,6 +61,7 @@ fn run_json(r: &pb::Run) -> Value {
     json!({
         "id": r.id, "workflow": r.workflow_name, "version": r.workflow_version, "state": run_state(r.state),
         "input": payload(&r.input_json), "output": payload(&r.output_json),
+        "input_ref": r.input_ref.as_ref().map(stored_json), "output_ref": r.output_ref.as_ref().map(stored_json),
         "idempotency_key": (!r.idempotency_key.is_empty()).then_some(&r.idempotency_key),
         "created_at": ts(r.created_at.as_ref()), "started_at": ts(r.started_at.as_ref()),
         "finished_at": ts(r.finished_at.as_ref()),
@@ -70,6 +72,29 @@ fn run_json(r: &pb::Run) -> Value {
         "scheduled_for": ts(r.scheduled_for.as_ref()),
         "tasks": r.tasks.iter().map(task_json).collect::<Vec<_>>(),
     })
+}
+
+fn stored_json(r: &pb::PayloadRef) -> Value {
+    json!({"size": r.size, "sha256": (!r.sha256.is_empty()).then_some(&r.sha256)})
+}
+
+/// A payload kept in object storage, as one line: its size, checksum, and where to get it.
+fn stored_line(r: &pb::PayloadRef, download: &str) -> String {
+    let what = if r.sha256.is_empty() {
+        format!("assembled from its tasks' outputs, {}", human_bytes(r.size))
+    } else {
+        format!("in object storage, {}, sha256 {}", human_bytes(r.size), r.sha256)
+    };
+    format!("({what}; download: GET {download} on the HTTP port)")
+}
+
+/// `5.0 MiB`, `312.5 KiB`, `17 B`.
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1 << 20)),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / f64::from(1 << 10)),
+        n => format!("{n} B"),
+    }
 }
 
 /// A run's priority by name (unspecified reads as normal).
@@ -129,9 +154,20 @@ pub fn print_run(r: &pb::Run, created: Option<bool>, out: Output) {
             if !r.schedule_id.is_empty() {
                 outln!("schedule  {} tick {}", r.schedule_id, text(&ts(r.scheduled_for.as_ref())));
             }
-            outln!("input     {}", r.input_json);
-            if !r.output_json.is_empty() {
+            match &r.input_ref {
+                Some(s) => outln!("input     {}", stored_line(s, &format!("/api/v1/runs/{}/input", r.id))),
+                None => outln!("input     {}", r.input_json),
+            }
+            if let Some(s) = &r.output_ref {
+                outln!("output    {}", stored_line(s, &format!("/api/v1/runs/{}/output", r.id)));
+            } else if !r.output_json.is_empty() {
                 outln!("output    {}", r.output_json);
+            }
+            for t in &r.tasks {
+                if let Some(s) = &t.output_ref {
+                    let at = format!("/api/v1/runs/{}/tasks/{}/output", r.id, t.name);
+                    outln!("output of {}  {}", t.name, stored_line(s, &at));
+                }
             }
             if !r.reason.is_empty() {
                 outln!("reason    {}", r.reason);

@@ -6,6 +6,7 @@ use crate::app::{self, Access, AuthMode, Listeners};
 use crate::config::{ServerArgs, ServerConfig};
 use crate::domain::auth::Role;
 use crate::engine::{Engine, SystemClock};
+use crate::objects::PayloadStore;
 use crate::queue::{InProcessQueue, RedisQueue};
 use crate::store::Store;
 use std::io::Write;
@@ -41,7 +42,9 @@ pub async fn server(args: ServerArgs) -> Result<(), CliError> {
     if auth == AuthMode::Required {
         outln!("Auth  on: every call needs an API token (braid admin token create --tenant T --role R)");
     }
-    let engine = Engine::new(store.clone(), Arc::new(SystemClock), Arc::new(queue), cfg.exec);
+    let payloads = PayloadStore::open(&cfg.object_store).map_err(|e| CliError::Input(e.to_string()))?;
+    outln!("Objects {}", payloads.location());
+    let engine = Engine::new(store.clone(), Arc::new(SystemClock), Arc::new(queue), cfg.exec).with_payloads(payloads);
     let access = Access { mode: auth, metrics_need_token: args.metrics_need_token };
     let served = app::serve(engine, listeners, access, app::shutdown_on_signals()).await;
     let closed = store.close().await;
@@ -67,7 +70,10 @@ pub async fn dev(args: DevArgs) -> Result<(), CliError> {
     outln!("Braid {} dev mode: SQLite at {}", crate::VERSION, db_path.display());
     listeners.announce();
     let settings = args.exec.settings()?;
-    let engine = Engine::new(store.clone(), Arc::new(SystemClock), Arc::new(InProcessQueue::new()), settings);
+    let payloads = dev_payloads(&args)?;
+    outln!("Objects {}", payloads.location());
+    let engine = Engine::new(store.clone(), Arc::new(SystemClock), Arc::new(InProcessQueue::new()), settings)
+        .with_payloads(payloads);
     let auth = auth_mode(args.insecure);
     let token = match auth {
         AuthMode::Off => None,
@@ -114,6 +120,17 @@ pub async fn dev(args: DevArgs) -> Result<(), CliError> {
     let closed = store.close().await;
     served?;
     Ok(closed?)
+}
+
+/// The object store of `braid dev`: `--object-store`, else `DATA_DIR/objects`.
+fn dev_payloads(args: &DevArgs) -> Result<PayloadStore, CliError> {
+    let given = args.object_store.clone().unwrap_or_else(|| args.data_dir.join("objects").display().to_string());
+    let mut problems = Vec::new();
+    let url = crate::config::object_store_url("object_store", &given, &mut problems);
+    if !problems.is_empty() {
+        return Err(crate::config::ConfigError(problems).into());
+    }
+    PayloadStore::open(&url).map_err(|e| CliError::Input(e.to_string()))
 }
 
 /// Auth is on unless `--insecure` says otherwise, which is said loudly.

@@ -19,11 +19,26 @@ pub const MAX_DEFINITION_TEXT_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_DESCRIPTION_LEN: usize = 1024;
 /// Most attempts a retry policy may allow (the first attempt counts).
 pub const MAX_ATTEMPTS: u32 = 100;
-/// Largest run input, in bytes of JSON text (1 MiB).
+/// Largest JSON document kept only in a database row, in bytes: a schedule's input, an error's
+/// details (1 MiB). Run inputs and task outputs have their own, larger bound (`PayloadLimits`).
 pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
-/// Largest task output (and error details) a worker may report, in bytes of JSON text: the same
-/// bound as run inputs.
+/// Largest error details a worker may report (and the bound of [`crate::domain::payload::output_problem`]
+/// when no other is given), in bytes of JSON text.
 pub const MAX_OUTPUT_BYTES: usize = MAX_INPUT_BYTES;
+/// Run inputs and task outputs up to this size stay in the database by default (256 KiB); larger
+/// ones go to object storage (`--payload-inline-max`).
+pub const DEFAULT_PAYLOAD_INLINE_MAX: usize = 256 * 1024;
+/// Largest run input or task output by default, in bytes of JSON text (8 MiB; `--payload-max`).
+pub const DEFAULT_PAYLOAD_MAX: usize = 8 * 1024 * 1024;
+/// The most `--payload-max` may allow (32 MiB): a result carrying it fits a worker stream message.
+pub const PAYLOAD_MAX_LIMIT: usize = 32 * 1024 * 1024;
+/// Largest message on a worker stream, either way (64 MiB): the control plane's limit, and the
+/// receive limit every worker SDK sets.
+pub const MAX_WORKER_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Largest task input an assignment carries (the run input plus every dependency's output as the
+/// worker receives them): a worker stream message less 1 MiB for the rest of the assignment.
+/// A task whose input is larger fails with `input_too_large`, not retried.
+pub const MAX_TASK_INPUT_BYTES: usize = MAX_WORKER_MESSAGE_BYTES - 1024 * 1024;
 /// Longest error message kept, in bytes; longer ones are cut.
 pub const MAX_ERROR_MESSAGE_BYTES: usize = 16 * 1024;
 /// Longest idempotency key, in bytes.

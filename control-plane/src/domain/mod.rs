@@ -7,6 +7,7 @@ pub mod definition;
 pub mod flow;
 pub mod limits;
 pub mod payload;
+pub mod payload_ref;
 pub mod quota;
 pub mod records;
 pub mod retry;

@@ -3,11 +3,17 @@
 use super::limits::{MAX_ERROR_MESSAGE_BYTES, MAX_NAME_LEN, MAX_OUTPUT_BYTES};
 use super::records::TaskError;
 
-/// Why `output_json` cannot be kept as a task's output (too large or not JSON), or `None`.
-/// The size is checked before parsing, so an oversized output costs no parse.
+/// Why `output_json` cannot be kept as a task's output (larger than [`MAX_OUTPUT_BYTES`] or not
+/// JSON), or `None`. See [`output_problem_within`].
 pub fn output_problem(output_json: &str) -> Option<String> {
-    if output_json.len() > MAX_OUTPUT_BYTES {
-        return Some(format!("output_json is {} bytes; the limit is {MAX_OUTPUT_BYTES}", output_json.len()));
+    output_problem_within(output_json, MAX_OUTPUT_BYTES)
+}
+
+/// Why `output_json` cannot be kept as a task's output (larger than `max` bytes or not JSON), or
+/// `None`. The size is checked before parsing, so an oversized output costs no parse.
+pub fn output_problem_within(output_json: &str, max: usize) -> Option<String> {
+    if output_json.len() > max {
+        return Some(format!("output_json is {} bytes; the limit is {max}", output_json.len()));
     }
     serde_json::from_str::<serde_json::Value>(output_json).err().map(|e| format!("output_json is not JSON: {e}"))
 }

@@ -2,6 +2,7 @@
 
 use crate::domain::definition::WorkflowDefinition;
 use crate::domain::flow::Priority;
+use crate::domain::payload_ref::PayloadRef;
 use crate::domain::state::{RunState, TaskState, TriggerSource};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -51,8 +52,16 @@ pub struct Run {
     pub workflow_name: String,
     pub workflow_version: u32,
     pub state: RunState,
+    /// The input document; empty when it is kept in object storage (`input_ref`).
     pub input: String,
+    /// Where the input is kept when it was larger than the inline limit.
+    pub input_ref: Option<PayloadRef>,
+    /// `{"task": output}` of the tasks nothing depends on, once succeeded; `None` when it is
+    /// assembled from its tasks' payloads instead (`output_ref`).
     pub output: Option<String>,
+    /// Set when the output is assembled from its sink tasks' payloads (some kept in object
+    /// storage, or the whole larger than the inline limit): its size ([`PayloadRef::assembled`]).
+    pub output_ref: Option<PayloadRef>,
     pub idempotency_key: Option<String>,
     pub trigger_source: TriggerSource,
     pub reason: Option<String>,
@@ -106,7 +115,10 @@ pub struct Task {
     pub depends_on: Vec<String>,
     pub attempt: u32,
     pub max_attempts: u32,
+    /// The output document once succeeded; `None` when it is kept in object storage (`output_ref`).
     pub output: Option<String>,
+    /// Where the output is kept when it was larger than the inline limit.
+    pub output_ref: Option<PayloadRef>,
     pub last_error: Option<TaskError>,
     pub available_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,

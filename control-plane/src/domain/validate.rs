@@ -101,12 +101,18 @@ pub fn validate(def: &WorkflowDefinition) -> Result<ValidWorkflow, Vec<Validatio
     Ok(ValidWorkflow { definition, tasks, canonical_json, content_hash })
 }
 
-/// Parses a run's input: empty (or blank) means `{}`; otherwise it must be JSON
-/// of at most [`limits::MAX_INPUT_BYTES`].
+/// Parses an input kept in a database row (a schedule's): empty (or blank) means `{}`; otherwise
+/// it must be JSON of at most [`limits::MAX_INPUT_BYTES`].
 pub fn validate_input_json(input: &str) -> Result<serde_json::Value, ValidationError> {
+    validate_input_json_within(input, limits::MAX_INPUT_BYTES)
+}
+
+/// Parses a run's input: empty (or blank) means `{}`; otherwise it must be JSON of at most `max`
+/// bytes (checked before parsing).
+pub fn validate_input_json_within(input: &str, max: usize) -> Result<serde_json::Value, ValidationError> {
     const PATH: &str = "input_json";
-    if input.len() > limits::MAX_INPUT_BYTES {
-        let reason = format!("too large: {} bytes (limit {} bytes)", input.len(), limits::MAX_INPUT_BYTES);
+    if input.len() > max {
+        let reason = format!("too large: {} bytes (limit {max} bytes)", input.len());
         return Err(ValidationError::new(PATH, reason));
     }
     if input.trim().is_empty() {

@@ -3,7 +3,8 @@
 use super::admission::{Admission, EndedRun};
 use super::{Engine, EngineError};
 use crate::domain::flow::Priority;
-use crate::domain::payload::{bounded_error, output_problem};
+use crate::domain::payload::{bounded_error, output_problem_within};
+use crate::domain::payload_ref::{Stored, assembled_size};
 use crate::domain::records::{TaskError, Tenant};
 use crate::domain::retry::RetryPolicy;
 use crate::domain::state::{RunState, TaskState};
@@ -38,14 +39,15 @@ pub enum Verdict {
     },
 }
 
-/// An output the engine refuses becomes a failure that retrying cannot fix.
-fn checked(outcome: Outcome) -> Outcome {
+/// An output the engine refuses (larger than `max` bytes, or not JSON) becomes a failure that
+/// retrying cannot fix.
+fn checked(outcome: Outcome, max: usize) -> Outcome {
     let outcome = match outcome {
         Outcome::Failed(e) => return Outcome::Failed(bounded_error(e)),
         other => other,
     };
     let Outcome::Succeeded { output_json } = &outcome else { return outcome };
-    let problem = output_problem(output_json);
+    let problem = output_problem_within(output_json, max);
     match problem {
         None => outcome,
         Some(message) => {
@@ -134,8 +136,11 @@ impl Engine {
     /// tasks read once, every outcome decided in memory in order (so a result repeated within
     /// the batch sees the first one's effect), and each kind of change written in one statement.
     async fn complete_batch(&self, tenant: &Tenant, items: Vec<Completion>) -> Result<Vec<Verdict>, EngineError> {
+        let max = self.payload_limits().max;
         let items: Vec<Completion> =
-            items.into_iter().map(|c| Completion { key: c.key, outcome: checked(c.outcome) }).collect();
+            items.into_iter().map(|c| Completion { key: c.key, outcome: checked(c.outcome, max) }).collect();
+        // Large outputs go to object storage before the transaction that references them.
+        let items = self.offload_outputs(tenant, items).await?;
         let now = self.now();
         let db_now = self.db_now(now);
         let backend = self.store.backend();
@@ -228,9 +233,10 @@ impl Engine {
         let mut firsts: Vec<(Uuid, i64)> = Vec::new();
         let mut ended: Vec<EndedRun> = Vec::new();
         let mut run_ends: Vec<(Uuid, &'static str)> = Vec::new();
+        let inline_max = self.payload_limits().inline_max;
         for w in work.values_mut() {
             if w.settled {
-                finish_if_done(w)?;
+                finish_if_done(w, inline_max)?;
             }
             if w.log.is_empty() {
                 continue;
@@ -490,7 +496,7 @@ fn release_dependents(w: &mut RunWork, done: &str, writes: &mut Writes) -> Resul
 }
 
 /// Ends the run in memory when no task can move any more: succeeded if every task did, else failed.
-fn finish_if_done(w: &mut RunWork) -> Result<(), EngineError> {
+fn finish_if_done(w: &mut RunWork, inline_max: usize) -> Result<(), EngineError> {
     if w.run.state != RunState::Running.as_str() {
         return Ok(());
     }
@@ -504,7 +510,7 @@ fn finish_if_done(w: &mut RunWork) -> Result<(), EngineError> {
     }
     if states.iter().all(|s| *s == TaskState::Succeeded) {
         w.run.state = RunState::Succeeded.as_str().to_owned();
-        w.run.output = Some(sink_outputs(&w.tasks)?);
+        w.run.output = Some(sink_outputs(&w.tasks, inline_max)?);
         w.log.push(NewEvent::run("run_succeeded", json!({})));
     } else {
         let failed: Vec<&str> =
@@ -541,12 +547,25 @@ fn skip_downstream(w: &mut RunWork, failed: &str, writes: &mut Writes) -> Result
     }
 }
 
-/// The run's output: `{"task": output}` for every task nothing depends on.
-fn sink_outputs(all: &[task::Model]) -> Result<String, EngineError> {
+/// The run's output: `{"task": output}` for every task nothing depends on; or, when any of those
+/// outputs is kept in object storage or the document would be larger than `inline_max`, the mark
+/// that readers assemble it from the tasks' payloads.
+fn sink_outputs(all: &[task::Model], inline_max: usize) -> Result<String, EngineError> {
     let mut depended: HashSet<String> = HashSet::new();
     for t in all {
         let deps: Vec<String> = serde_json::from_str(&t.depends_on).map_err(corrupt)?;
         depended.extend(deps);
+    }
+    let mut sizes = Vec::new();
+    let mut offloaded = false;
+    for t in all.iter().filter(|t| !depended.contains(&t.name)) {
+        let stored = Stored::decode(t.output.clone().unwrap_or_else(|| "null".into())).map_err(corrupt)?;
+        offloaded |= !matches!(stored, Stored::Inline(_));
+        sizes.push((t.name.as_str(), stored.size()));
+    }
+    let size = assembled_size(sizes);
+    if offloaded || size > inline_max as u64 {
+        return Ok(Stored::Assembled { size }.encode());
     }
     let mut out = BTreeMap::new();
     for t in all.iter().filter(|t| !depended.contains(&t.name)) {

@@ -1,6 +1,6 @@
 //! Dispatch: turning queue deliveries into leases (one batched statement) and assignments with their inputs.
 
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, rehydrate};
 use crate::domain::records::Tenant;
 use crate::store::events::NewEvent;
 use crate::store::leases::{self, LeaseKey};
@@ -100,16 +100,24 @@ impl Engine {
         let run_rows: Vec<runs::StoredRun> =
             locked.into_iter().filter(|r| by_run.contains_key(&r.id)).map(runs::to_record).collect::<Result<_, _>>()?;
         let runs: HashMap<Uuid, runs::StoredRun> = run_rows.into_iter().map(|r| (r.run.id, r)).collect();
+        // Large payloads are read back (each once, verified) and sent as plain JSON.
+        let outputs = rehydrate::decode_outputs(outputs)?;
+        let refs = rehydrate::references(runs.values().map(|r| &r.run), &outputs);
+        let fetched = if refs.is_empty() { HashMap::new() } else { self.fetch_all(refs).await };
+        let mut unusable = Vec::new();
         let mut out = Vec::with_capacity(leased.len());
         for t in leased {
             let run = runs.get(&t.run_id).ok_or_else(|| StoreError::Corrupt(format!("task {} has no run", t.id)))?;
             let depends_on: Vec<String> = serde_json::from_str(&t.depends_on).map_err(crate::store::corrupt)?;
-            let input = task_input(
-                &run.run.input,
-                depends_on.iter().map(|d| (d.as_str(), outputs.get(&(t.run_id, d.clone())).map(String::as_str))),
-            );
-            let timeout = chrono::Duration::milliseconds(t.timeout_ms);
             let attempt = u32::try_from(t.attempt).map_err(crate::store::corrupt)?;
+            let input = match rehydrate::input_text(&run.run, &t.name, &depends_on, &outputs, &fetched) {
+                Ok(input) => input,
+                Err(why) => {
+                    unusable.push((LeaseKey { task_id: t.id, attempt, lease_id }, why));
+                    continue;
+                }
+            };
+            let timeout = chrono::Duration::milliseconds(t.timeout_ms);
             // Ends at once (the span is the lease); the worker's span is its child.
             let dispatch = spans::dispatch(traced.get(&t.run_id).map(String::as_str), t.id, &t.name, attempt);
             out.push(Assignment {
@@ -120,11 +128,12 @@ impl Engine {
                 task_name: t.name,
                 task_type: t.task_type,
                 max_attempts: u32::try_from(t.max_attempts).map_err(crate::store::corrupt)?,
-                input_json: input.to_string(),
+                input_json: input,
                 deadline: t.updated_at + timeout,
                 trace_context: dispatch.and_then(|span| span.traceparent()),
             });
         }
+        self.set_aside(tenant, unusable).await;
         Ok(out)
     }
 }

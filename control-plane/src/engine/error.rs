@@ -1,6 +1,7 @@
 //! The engine's error enum: what a use case can refuse, independent of transport.
 
 use crate::domain::validate::ValidationError;
+use crate::objects::ObjectError;
 use crate::store::StoreError;
 
 /// Why a use case did not happen. Mapped to gRPC codes in `api::status`.
@@ -29,6 +30,9 @@ pub enum EngineError {
     ResourceExhausted { message: String, retry_after: Option<std::time::Duration> },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A large payload could not be read or written (missing or corrupt: DATA_LOSS; else UNAVAILABLE).
+    #[error(transparent)]
+    Objects(#[from] ObjectError),
 }
 
 impl EngineError {
@@ -54,6 +58,7 @@ impl EngineError {
             Self::PermissionDenied(m) => Self::PermissionDenied(m),
             Self::ResourceExhausted { message, retry_after } => Self::ResourceExhausted { message, retry_after },
             Self::Store(e) => Self::Store(e),
+            Self::Objects(e) => Self::Objects(e),
         }
     }
 }

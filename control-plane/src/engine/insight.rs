@@ -155,10 +155,11 @@ impl Engine {
     /// concurrency key as run `id`. Returns the new run's id.
     pub async fn rerun(&self, tenant: &Tenant, id: Uuid) -> Result<Uuid, EngineError> {
         let old = self.get_run(tenant, id).await?.run;
+        let input_json = self.run_input_text(&old).await?;
         let req = TriggerRequest {
             workflow_name: old.workflow_name,
             workflow_version: Some(old.workflow_version),
-            input_json: old.input,
+            input_json,
             idempotency_key: None,
             source: Some(TriggerSource::Api),
             priority: Some(old.priority),

@@ -16,7 +16,9 @@ pub mod gauges;
 pub mod heartbeat;
 pub mod insight;
 pub mod page;
+pub mod payloads;
 pub mod quota;
+mod rehydrate;
 pub mod repair;
 pub mod retention;
 pub mod runs;
@@ -67,6 +69,10 @@ pub struct Engine {
     inline_publish: bool,
     /// A guarantee dropped on purpose (the simulator's self-test only).
     sabotage: Sabotage,
+    /// Where run inputs and task outputs over the inline limit are kept.
+    payloads: crate::objects::PayloadStore,
+    /// Deleted runs whose objects could not be deleted yet (retried by the next retention pass).
+    undeleted: Arc<std::sync::Mutex<Vec<(String, Uuid)>>>,
 }
 
 impl Engine {
@@ -99,6 +105,8 @@ impl Engine {
             entropy: Arc::new(SystemEntropy),
             inline_publish: false,
             sabotage: Sabotage::None,
+            payloads: crate::objects::PayloadStore::memory(),
+            undeleted: Arc::default(),
         }
     }
 

@@ -48,7 +48,8 @@ fn cutoff(now: DateTime<Utc>, retention: Duration) -> DateTime<Utc> {
 impl Engine {
     /// One retention pass: deletes finished runs older than their workflow's `settings.retention`
     /// (its latest version's), or than the default for workflows that set none, with their tasks,
-    /// attempts, events and gates. A run whose dead letter waits for a redrive is kept.
+    /// attempts, events and gates, and then (after each batch commits) the objects of their large
+    /// payloads. A run whose dead letter waits for a redrive is kept.
     /// Does at most `retention_batches` transactions of `retention_batch_size` runs, taking
     /// one batch of each workflow in turn, so that a backlog in one does not starve the others.
     pub async fn retention_once(&self) -> Result<RetentionReport, EngineError> {
@@ -83,10 +84,17 @@ impl Engine {
                     retention::delete_batch(&txn, self.store.backend(), lane.scope, lane.cutoff, lane.after, size)
                         .await?;
                 txn.commit().await.map_err(StoreError::from)?;
+                // The rows are gone: now their large payloads (a failure is tried again later).
+                if !batch.runs.is_empty() {
+                    self.delete_run_objects(batch.runs).await;
+                }
                 report.add(batch.deleted);
                 lane.after = batch.last;
                 lane.done = batch.taken < size;
             }
+        }
+        if !self.undeleted.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+            self.delete_run_objects(Vec::new()).await;
         }
         Ok(report)
     }

@@ -1,4 +1,4 @@
-//! Timing of the lease protocol and the background loops (reaper, reconciler, retention), with defaults and bounds.
+//! Timing of the lease protocol and the background loops (reaper, reconciler, retention), quotas and payload limits, with defaults.
 
 use std::time::Duration;
 
@@ -29,6 +29,8 @@ pub struct ExecSettings {
     pub retention_batches: u32,
     /// Every tenant's quotas unless its own override them.
     pub quotas: crate::domain::quota::Quotas,
+    /// When run inputs and task outputs go to object storage, and how large they may be.
+    pub payloads: crate::domain::payload_ref::PayloadLimits,
 }
 
 impl Default for ExecSettings {
@@ -46,6 +48,7 @@ impl Default for ExecSettings {
             retention_batch_size: 500,
             retention_batches: 20,
             quotas: crate::domain::quota::Quotas::default(),
+            payloads: crate::domain::payload_ref::PayloadLimits::default(),
         }
     }
 }

@@ -1,12 +1,14 @@
 //! Triggering: creating runs and all their tasks in one transaction (one run or a thousand), with idempotency keys.
 
 use super::admission::Admission;
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, payloads};
 use crate::domain::flow::Priority;
+use crate::domain::payload_ref::PayloadRef;
 use crate::domain::records::{Run, RunDetail, ScheduleTick, Task, Tenant, WorkflowVersion};
 use crate::domain::state::{RunState, TaskState, TriggerSource};
 use crate::domain::validate::{
-    ValidWorkflow, ValidationError, validate, validate_concurrency_key, validate_idempotency_key, validate_input_json,
+    ValidWorkflow, ValidationError, validate, validate_concurrency_key, validate_idempotency_key,
+    validate_input_json_within,
 };
 use crate::store::events::NewEvent;
 use crate::store::gates;
@@ -79,10 +81,11 @@ fn invalid(e: ValidationError) -> EngineError {
     EngineError::InvalidArgument { field: e.path, reason: e.reason }
 }
 
-pub(super) fn check(req: &TriggerRequest) -> Result<Checked<'_>, EngineError> {
+/// Checks a request's fields; its input may be up to `max_input` bytes.
+pub(super) fn check(req: &TriggerRequest, max_input: usize) -> Result<Checked<'_>, EngineError> {
     let key = validate_idempotency_key(req.idempotency_key.as_deref().unwrap_or_default()).map_err(invalid)?;
     validate_concurrency_key(req.concurrency_key.as_deref().unwrap_or_default()).map_err(invalid)?;
-    let value = validate_input_json(&req.input_json).map_err(invalid)?;
+    let value = validate_input_json_within(&req.input_json, max_input).map_err(invalid)?;
     let input = if req.input_json.trim().is_empty() { "{}".to_owned() } else { req.input_json.clone() };
     Ok(Checked { req, key, input, hash: input_hash(&value) })
 }
@@ -168,7 +171,7 @@ impl Engine {
         let checked = reqs
             .iter()
             .enumerate()
-            .map(|(i, r)| check(r).map_err(|e| e.within(&format!("runs[{i}]"))))
+            .map(|(i, r)| check(r, self.payload_limits().max).map_err(|e| e.within(&format!("runs[{i}]"))))
             .collect::<Result<Vec<_>, _>>()?;
         self.admit_triggers(tenant, reqs.iter().filter(|r| super::trigger_group::is_api(r)).count()).await?;
         let (plans, created) = self.trigger_checked(tenant, &checked).await?;
@@ -308,23 +311,63 @@ impl Engine {
         if news.is_empty() {
             return Ok(Some(HashMap::new()));
         }
+        // Inputs over the inline limit go to object storage first; if these runs are not
+        // committed after all, their objects are deleted again.
+        let mut offloaded: HashMap<Uuid, PayloadRef> = HashMap::new();
+        for &(i, run_id, _) in &news {
+            match self.offload(tenant, run_id, &checked[i].input).await {
+                Ok(Some(r)) => {
+                    offloaded.insert(run_id, r);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.forget_objects(tenant, offloaded.into_keys().collect());
+                    return Err(e.into());
+                }
+            }
+        }
+        let created = self.insert_planned(tenant, checked, &news, &offloaded).await;
+        if !matches!(created, Ok(Some(_))) {
+            self.forget_objects(tenant, offloaded.into_keys().collect());
+        }
+        created
+    }
+
+    /// The transaction of [`Self::create`]: `offloaded` holds the new runs' inputs kept in object storage.
+    async fn insert_planned(
+        &self,
+        tenant: &Tenant,
+        checked: &[Checked<'_>],
+        news: &[(usize, Uuid, &Resolved)],
+        offloaded: &HashMap<Uuid, PayloadRef>,
+    ) -> Result<Option<HashMap<Uuid, Created>>, EngineError> {
         let txn = self.store.begin().await?;
         // Stamped with the database clock: leases compare `available_at` with it.
         let now = dbtime::read(&txn, self.store.backend(), self.now()).await?.trunc_subsecs(6);
         let mut made = Vec::with_capacity(news.len());
-        for &(i, run_id, r) in &news {
+        for &(i, run_id, r) in news {
             made.push(new_run(&checked[i], run_id, r, now));
+        }
+        // What the runs' input columns hold: the document, or the reference to its object.
+        let columns: Vec<String> =
+            made.iter().map(|(d, _)| payloads::column(&d.run.input, offloaded.get(&d.run.id))).collect();
+        for (d, _) in &mut made {
+            if let Some(r) = offloaded.get(&d.run.id) {
+                d.run.input = String::new();
+                d.run.input_ref = Some(r.clone());
+            }
         }
         let (_trigger_spans, trace_contexts) = trigger_spans(&made);
         let mut run_rows: Vec<runs::NewRun<'_>> = made
             .iter()
-            .zip(&news)
-            .map(|((detail, log), &(i, _, r))| runs::NewRun {
+            .zip(news)
+            .zip(&columns)
+            .map(|(((detail, log), &(i, _, r)), input)| runs::NewRun {
                 id: detail.run.id,
                 workflow_name: &r.wf.name,
                 workflow_version: r.wf.version,
                 state: detail.run.state,
-                input: &detail.run.input,
+                input,
                 idempotency_key: checked[i].key,
                 input_hash: &checked[i].hash,
                 trigger_source: detail.run.trigger_source,
@@ -341,7 +384,7 @@ impl Engine {
         // In key order, so that bulk triggers sharing keys wait for each other instead of deadlocking.
         run_rows.sort_by(|a, b| (a.workflow_name, a.idempotency_key).cmp(&(b.workflow_name, b.idempotency_key)));
         let mut task_rows = Vec::new();
-        for ((detail, _), &(_, _, r)) in made.iter().zip(&news) {
+        for ((detail, _), &(_, _, r)) in made.iter().zip(news) {
             task_rows.extend(detail.tasks.iter().zip(&r.valid.tasks).map(|(t, v)| tasks::NewTask {
                 id: t.id,
                 run_id: t.run_id,
@@ -367,7 +410,7 @@ impl Engine {
         // Queued runs: their gates, then admission of what fits, in this transaction.
         let gates: Vec<gates::NewGate> = made
             .iter()
-            .zip(&news)
+            .zip(news)
             .filter(|((d, _), _)| d.run.state == RunState::Queued)
             .map(|((d, _), &(i, _, _))| gates::NewGate {
                 run_id: d.run.id,
@@ -455,6 +498,7 @@ fn new_run(c: &Checked<'_>, run_id: Uuid, r: &Resolved, now: DateTime<Utc>) -> (
             attempt: 0,
             max_attempts: t.retry.max_attempts,
             output: None,
+            output_ref: None,
             last_error: None,
             available_at: now,
             created_at: now,
@@ -478,7 +522,9 @@ fn new_run(c: &Checked<'_>, run_id: Uuid, r: &Resolved, now: DateTime<Utc>) -> (
         workflow_version: r.wf.version,
         state: if gated { RunState::Queued } else { RunState::Running },
         input: c.input.clone(),
+        input_ref: None,
         output: None,
+        output_ref: None,
         idempotency_key: c.key.map(str::to_owned),
         trigger_source: source,
         reason: None,

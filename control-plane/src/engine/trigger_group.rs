@@ -49,7 +49,7 @@ impl Engine {
     /// holds the request's idempotency key. Concurrent calls share transactions (see the module).
     pub async fn trigger_run(&self, tenant: &Tenant, req: &TriggerRequest) -> Result<TriggerOutcome, EngineError> {
         // A request that is wrong by itself is answered at once and never joins a group.
-        let input = check(req)?.input();
+        let input = check(req, self.payload_limits().max)?.input();
         if is_api(req) {
             self.admit_triggers(tenant, 1).await?;
         }

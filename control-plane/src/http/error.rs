@@ -42,6 +42,12 @@ impl IntoResponse for HttpError {
                     return (StatusCode::TOO_MANY_REQUESTS, [(axum::http::header::RETRY_AFTER, secs)], Json(body))
                         .into_response();
                 }
+                EngineError::Objects(o) if o.is_data_loss() => {
+                    tracing::error!(error = %o, "a stored payload is missing or corrupt");
+                    let body = json!({"error": {"code": "data_loss", "message": o.to_string()}});
+                    return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
+                }
+                EngineError::Objects(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
                 EngineError::Store(s) => match s {
                     StoreError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
                     StoreError::Conflict(_) => (StatusCode::CONFLICT, "aborted"),

@@ -1,4 +1,4 @@
-//! Retention's queries: workflows' retention settings, and old finished runs deleted in batches with every row they own.
+//! Retention's queries: workflows' retention settings, and old finished runs deleted in batches with every row they own (their objects are the engine's to delete).
 //!
 //! PostgreSQL has no index on `runs.state` or `runs.finished_at` (a run's state change stays a
 //! heap-only update), so old runs are found by primary key: ids are UUIDv7, so every run created
@@ -46,11 +46,13 @@ pub struct Deleted {
 
 /// What one batch did: what it deleted, and the highest run id it took (where the next batch of
 /// the same pass starts), `None` when it found nothing.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Batch {
     pub deleted: Deleted,
     pub last: Option<Uuid>,
     pub taken: u64,
+    /// The runs deleted, with their tenants (their objects go once the batch commits).
+    pub runs: Vec<(String, Uuid)>,
 }
 
 /// Every workflow (of every tenant) whose latest version sets `settings.retention`.
@@ -107,7 +109,8 @@ pub async fn delete_batch<C: ConnectionTrait>(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Batch, StoreError> {
-    let ids = select_batch(c, backend, scope, cutoff, after, limit).await?;
+    let taken_runs = select_batch(c, backend, scope, cutoff, after, limit).await?;
+    let ids: Vec<Uuid> = taken_runs.iter().map(|(_, id)| *id).collect();
     let Some(&last) = ids.last() else { return Ok(Batch::default()) };
     let taken = ids.len() as u64;
     let in_runs = || ids.iter().copied();
@@ -133,10 +136,10 @@ pub async fn delete_batch<C: ConnectionTrait>(
         attempts: attempts.rows_affected,
         events: events.rows_affected,
     };
-    Ok(Batch { deleted, last: Some(last), taken })
+    Ok(Batch { deleted, last: Some(last), taken, runs: taken_runs })
 }
 
-/// Ids of the runs a batch takes, in id order, locked on PostgreSQL (skipping locked ones).
+/// The runs a batch takes (tenant, id), in id order, locked on PostgreSQL (skipping locked ones).
 async fn select_batch<C: ConnectionTrait>(
     c: &C,
     backend: Backend,
@@ -144,7 +147,7 @@ async fn select_batch<C: ConnectionTrait>(
     cutoff: DateTime<Utc>,
     after: Option<Uuid>,
     limit: u64,
-) -> Result<Vec<Uuid>, StoreError> {
+) -> Result<Vec<(String, Uuid)>, StoreError> {
     let finished = [RunState::Succeeded, RunState::Failed, RunState::Cancelled].map(RunState::as_str);
     let waiting_dead_letter = Query::select()
         .expr(Expr::val(1))
@@ -154,6 +157,7 @@ async fn select_batch<C: ConnectionTrait>(
         .to_owned();
     let mut q = run::Entity::find()
         .select_only()
+        .column(run::Column::TenantId)
         .column(run::Column::Id)
         .filter(run::Column::Id.lt(uuid_v7_floor(cutoff)))
         .filter(run::Column::CreatedAt.lt(cutoff))
@@ -184,7 +188,7 @@ async fn select_batch<C: ConnectionTrait>(
     if backend == Backend::Postgres {
         q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
-    Ok(q.into_tuple::<Uuid>().all(c).await?)
+    Ok(q.into_tuple::<(String, Uuid)>().all(c).await?)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use super::entity::run;
 use super::{StoreError, corrupt};
 use crate::domain::flow::Priority;
+use crate::domain::payload_ref::Stored;
 use crate::domain::records::{Run, RunCursor, RunFilter, ScheduleTick, Tenant};
 use crate::domain::state::{RunState, TriggerSource};
 use chrono::{DateTime, Utc};
@@ -45,14 +46,21 @@ pub struct StoredRun {
 }
 
 pub(crate) fn to_record(m: run::Model) -> Result<StoredRun, StoreError> {
+    let (input, input_ref) = Stored::decode(m.input).map_err(corrupt)?.split();
+    let (output, output_ref) = match m.output {
+        Some(text) => Stored::decode(text).map_err(corrupt)?.split(),
+        None => (None, None),
+    };
     Ok(StoredRun {
         run: Run {
             id: m.id,
             workflow_name: m.workflow_name,
             workflow_version: u32::try_from(m.workflow_version).map_err(corrupt)?,
             state: m.state.parse().map_err(corrupt)?,
-            input: m.input,
-            output: m.output,
+            input: input.unwrap_or_default(),
+            input_ref,
+            output,
+            output_ref,
             idempotency_key: m.idempotency_key,
             trigger_source: m.trigger_source.parse().map_err(corrupt)?,
             reason: m.reason,

@@ -3,11 +3,12 @@
 use super::entity::{task, task_attempt};
 use super::{StoreError, corrupt};
 use crate::domain::flow::Priority;
+use crate::domain::payload_ref::Stored;
 use crate::domain::records::{Task, TaskAttempt, TaskError, Tenant};
 use crate::domain::retry::RetryPolicy;
 use crate::domain::state::TaskState;
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -87,6 +88,10 @@ fn attempt_record(m: task_attempt::Model) -> Result<TaskAttempt, StoreError> {
 }
 
 fn task_record(m: task::Model, attempts: Vec<TaskAttempt>) -> Result<Task, StoreError> {
+    let (output, output_ref) = match m.output {
+        Some(text) => Stored::decode(text).map_err(corrupt)?.split(),
+        None => (None, None),
+    };
     Ok(Task {
         id: m.id,
         run_id: m.run_id,
@@ -96,7 +101,8 @@ fn task_record(m: task::Model, attempts: Vec<TaskAttempt>) -> Result<Task, Store
         depends_on: serde_json::from_str(&m.depends_on).map_err(corrupt)?,
         attempt: u32::try_from(m.attempt).map_err(corrupt)?,
         max_attempts: u32::try_from(m.max_attempts).map_err(corrupt)?,
-        output: m.output,
+        output,
+        output_ref,
         last_error: parse_error(m.last_error)?,
         available_at: m.available_at,
         created_at: m.created_at,
@@ -131,4 +137,24 @@ pub async fn of_run<C: ConnectionTrait>(c: &C, tenant: &Tenant, run_id: Uuid) ->
             task_record(t, attempts)
         })
         .collect()
+}
+
+/// The run of each of `ids` that exists in `tenant`, by task id.
+pub async fn runs_of<C: ConnectionTrait>(
+    c: &C,
+    tenant: &Tenant,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Uuid>, StoreError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Uuid, Uuid)> = task::Entity::find()
+        .select_only()
+        .columns([task::Column::Id, task::Column::RunId])
+        .filter(task::Column::TenantId.eq(tenant.as_str()))
+        .filter(task::Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(c)
+        .await?;
+    Ok(rows.into_iter().collect())
 }

@@ -214,7 +214,10 @@ impl HttpExecutorBuilder {
             value.set_sensitive(true);
             headers.append(header, value);
         }
-        let mut client = Client::builder().redirect(reqwest::redirect::Policy::none()).use_rustls_tls();
+        // reqwest is built without a bundled crypto provider: use ring, like the gRPC channel.
+        // An error only says a provider is installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut client = Client::builder().redirect(reqwest::redirect::Policy::none()).tls_backend_rustls();
         if let Some(pem) = &self.ca_cert {
             let certs =
                 reqwest::Certificate::from_pem_bundle(pem).map_err(|e| ExecutorError::InvalidCaCert(e.to_string()))?;

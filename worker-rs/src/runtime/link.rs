@@ -61,6 +61,9 @@ pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// Largest message on the worker stream, either way (the control plane's limit too).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
 /// A stream whose `Welcome` arrived.
 pub(crate) struct Opened {
     pub(crate) tx: mpsc::UnboundedSender<pb::ConnectRequest>,
@@ -73,7 +76,11 @@ pub(crate) fn open(config: Arc<Config>) -> BoxFuture<'static, Result<Opened, Lin
     Box::pin(async move {
         let bound = config.connect_timeout;
         let channel = config.endpoint.connect().await?;
-        let mut client = WorkerServiceClient::new(channel);
+        // Assignments carry whole payloads (the control plane reads large ones back from object
+        // storage): accept what the control plane may send, not tonic's default of 4 MiB.
+        let mut client = WorkerServiceClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let (tx, outbound) = mpsc::unbounded_channel();
         let mut task_types: Vec<String> = config.handlers.keys().cloned().collect();
         task_types.sort();

@@ -11,8 +11,10 @@ use braid_proto::v1::task_result::Outcome;
 use tokio::task::{Id, JoinError};
 use tokio::time::Instant;
 
-/// Largest task output the server accepts, in bytes (a larger one fails the task, without retries).
-pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+/// Largest task output any control plane accepts, in bytes (32 MiB, the most its `--payload-max`
+/// allows): a larger one fails the task here, without retries. A control plane configured lower
+/// judges the output itself (the same `invalid_output` failure).
+pub const MAX_OUTPUT_BYTES: usize = 32 * 1024 * 1024;
 
 impl Runtime {
     /// Lists every lease held (running, waiting for a slot, or with a result not yet sent on

@@ -162,6 +162,26 @@ class TaskAttempt:
         )
 
 
+@dataclass(frozen=True)
+class PayloadRef:
+    """A payload larger than the control plane's inline limit, kept in its object storage.
+
+    Read APIs return this instead of the bytes (the ``*_json`` field is then empty); the HTTP API
+    (``/api/v1/runs/{id}/input``, ``…/output``, ``…/tasks/{name}/output``) serves the document."""
+
+    #: Bytes of JSON text.
+    size: int
+    #: Lowercase hex SHA-256 of those bytes ("" for a run output assembled from its tasks').
+    sha256: str
+
+    @classmethod
+    def of(cls, message: Any, name: str) -> PayloadRef | None:
+        if not message.HasField(name):
+            return None
+        r = getattr(message, name)
+        return cls(r.size, r.sha256)
+
+
 @dataclass
 class Task:
     id: str
@@ -177,6 +197,8 @@ class Task:
     created_at: datetime | None
     finished_at: datetime | None
     attempts: list[TaskAttempt]
+    #: Set (and ``output_json`` empty) when the output is kept in object storage.
+    output_ref: PayloadRef | None = None
     raw: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -199,6 +221,7 @@ class Task:
             created_at=_ts(p, "created_at"),
             finished_at=_ts(p, "finished_at"),
             attempts=[TaskAttempt.from_proto(a) for a in p.attempts],
+            output_ref=PayloadRef.of(p, "output_ref"),
             raw=p,
         )
 
@@ -225,6 +248,10 @@ class Run:
     #: Set when a cron schedule made the run: the schedule and the tick's nominal fire time.
     schedule_id: str = ""
     scheduled_for: datetime | None = None
+    #: Set (and ``input_json`` empty) when the input is kept in object storage.
+    input_ref: PayloadRef | None = None
+    #: Set (and ``output_json`` empty) when the output is assembled from its tasks' payloads.
+    output_ref: PayloadRef | None = None
     raw: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -263,6 +290,8 @@ class Run:
             concurrency_key=p.concurrency_key,
             schedule_id=p.schedule_id,
             scheduled_for=_ts(p, "scheduled_for"),
+            input_ref=PayloadRef.of(p, "input_ref"),
+            output_ref=PayloadRef.of(p, "output_ref"),
             raw=p,
         )
 

@@ -1,6 +1,7 @@
 //! The dashboard API's JSON shapes, made from engine records (field names are the contract in docs/dashboard.md).
 
 use crate::domain::blockers::Blocker;
+use crate::domain::payload_ref::PayloadRef;
 use crate::domain::records::{Run, Task, TaskAttempt, TaskError};
 use crate::domain::state::TaskState;
 use crate::store::insight::TaskCounts;
@@ -70,6 +71,12 @@ pub struct Blob {
     pub truncated: bool,
     pub text: String,
     pub download: String,
+    /// Kept in object storage (nothing of it is shown; `download` serves it, verified).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stored: bool,
+    /// Its SHA-256, when kept in object storage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 impl Blob {
@@ -81,7 +88,33 @@ impl Blob {
         let truncated = pretty.len() > INLINE_JSON_LIMIT;
         let text =
             if truncated { pretty[..floor_char_boundary(&pretty, INLINE_JSON_LIMIT)].to_owned() } else { pretty };
-        Self { size: raw.len(), truncated, text, download }
+        Self { size: raw.len(), truncated, text, download, stored: false, sha256: None }
+    }
+
+    /// A document kept in object storage: its size and checksum, and where to download it.
+    pub fn stored(r: &PayloadRef, download: String) -> Self {
+        let sha256 = (!r.sha256.is_empty()).then(|| r.sha256.clone());
+        let text = match &sha256 {
+            Some(h) => format!("(kept in object storage: {} bytes, sha256 {h})", r.size),
+            None => format!("(assembled from the tasks' outputs: {} bytes)", r.size),
+        };
+        Self {
+            size: usize::try_from(r.size).unwrap_or(usize::MAX),
+            truncated: true,
+            text,
+            download,
+            stored: true,
+            sha256,
+        }
+    }
+
+    /// The blob of a document that is inline (`doc`) or kept at `r`.
+    pub fn of(doc: Option<&str>, r: Option<&PayloadRef>, download: String) -> Option<Self> {
+        match (doc, r) {
+            (_, Some(r)) => Some(Self::stored(r, download)),
+            (Some(doc), None) => Some(Self::new(doc, download)),
+            (None, None) => None,
+        }
     }
 }
 
@@ -202,7 +235,7 @@ impl TaskJson {
             available_at: time(t.available_at),
             created_at: time(t.created_at),
             finished_at: opt_time(t.finished_at),
-            output: t.output.as_deref().map(|o| Blob::new(o, format!("{base}/output"))),
+            output: Blob::of(t.output.as_deref(), t.output_ref.as_ref(), format!("{base}/output")),
             input_download: format!("{base}/input"),
             last_error: t.last_error.as_ref().map(ErrorJson::from),
             attempts: t.attempts.iter().map(|a| AttemptJson::new(a, names)).collect(),

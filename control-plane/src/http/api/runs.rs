@@ -3,10 +3,9 @@
 use super::json::{Blob, RunJson, TaskJson, time};
 use super::{given, instant, page_size, uuid};
 use crate::domain::auth::Principal;
-use crate::domain::records::{RunFilter, Task};
+use crate::domain::records::{RunDetail, RunFilter};
 use crate::domain::state::{RunState, TriggerSource};
 use crate::engine::Engine;
-use crate::engine::dispatch::task_input;
 use crate::http::error::HttpError;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
@@ -94,8 +93,9 @@ pub async fn detail(
     let x = engine.inspect_run(&caller.tenant, id).await?;
     let run = &x.detail.run;
     let mut run_json = serde_json::to_value(RunJson::new(run, None)).unwrap_or_default();
-    run_json["input"] = json!(Blob::new(&run.input, format!("/api/v1/runs/{id}/input")));
-    run_json["output"] = json!(run.output.as_deref().map(|o| Blob::new(o, format!("/api/v1/runs/{id}/output"))));
+    run_json["input"] = json!(Blob::of(Some(&run.input), run.input_ref.as_ref(), format!("/api/v1/runs/{id}/input")));
+    run_json["output"] =
+        json!(Blob::of(run.output.as_deref(), run.output_ref.as_ref(), format!("/api/v1/runs/{id}/output")));
     let tasks: Vec<TaskJson> =
         x.detail.tasks.iter().zip(&x.blockers).map(|(t, b)| TaskJson::new(t, b.as_ref(), &x.worker_names)).collect();
     Ok(Json(json!({"run": run_json, "tasks": tasks, "last_sequence": x.last_sequence})))
@@ -150,7 +150,7 @@ pub async fn run_input(
 ) -> Result<Response, HttpError> {
     let run_id = uuid("id", "run", &id)?;
     let run = engine.get_run(&caller.tenant, run_id).await?.run;
-    Ok(download(run.input, &format!("run-{run_id}-input.json")))
+    Ok(download(engine.run_input_text(&run).await?, &format!("run-{run_id}-input.json")))
 }
 
 /// `GET /api/v1/runs/{id}/output`.
@@ -160,31 +160,28 @@ pub async fn run_output(
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
     let run_id = uuid("id", "run", &id)?;
-    let run = engine.get_run(&caller.tenant, run_id).await?.run;
-    let output = run.output.ok_or_else(|| HttpError::bad("id", format!("run {run_id} has no output (yet)")))?;
+    let detail = engine.get_run(&caller.tenant, run_id).await?;
+    let output = engine
+        .run_output_text(&detail)
+        .await?
+        .ok_or_else(|| HttpError::bad("id", format!("run {run_id} has no output (yet)")))?;
     Ok(download(output, &format!("run-{run_id}-output.json")))
 }
 
-/// The run's input and the named task, or NOT_FOUND.
-async fn run_task(
-    engine: &Engine,
-    caller: &Principal,
-    id: &str,
-    name: &str,
-) -> Result<(String, Vec<Task>, usize), HttpError> {
+/// The run and the position of its named task, or NOT_FOUND.
+async fn run_task(engine: &Engine, caller: &Principal, id: &str, name: &str) -> Result<(RunDetail, usize), HttpError> {
     let run_id = uuid("id", "run", id)?;
     let detail = engine.get_run(&caller.tenant, run_id).await?;
     let at = detail.tasks.iter().position(|t| t.name == name).ok_or_else(|| {
         HttpError::Engine(crate::engine::EngineError::NotFound(format!("run {run_id} has no task {name:?}")))
     })?;
-    Ok((detail.run.input, detail.tasks, at))
+    Ok((detail, at))
 }
 
 /// The input the task's worker receives: the run's input and its dependencies' outputs.
 async fn composed_input(engine: &Engine, caller: &Principal, id: &str, name: &str) -> Result<String, HttpError> {
-    let (input, tasks, at) = run_task(engine, caller, id, name).await?;
-    let outputs = |d: &str| tasks.iter().find(|t| t.name == d).and_then(|t| t.output.as_deref());
-    Ok(task_input(&input, tasks[at].depends_on.iter().map(|d| (d.as_str(), outputs(d)))).to_string())
+    let (detail, at) = run_task(engine, caller, id, name).await?;
+    Ok(engine.task_input_text(&detail, at).await?)
 }
 
 /// `GET /api/v1/runs/{id}/tasks/{name}`: the task's input as shown (pretty, cut, with its download).
@@ -214,10 +211,10 @@ pub async fn task_output(
     Extension(caller): Extension<Principal>,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, HttpError> {
-    let (_, mut tasks, at) = run_task(&engine, &caller, &id, &name).await?;
-    let output = tasks
-        .swap_remove(at)
-        .output
+    let (detail, at) = run_task(&engine, &caller, &id, &name).await?;
+    let output = engine
+        .task_output_text(&detail.tasks[at])
+        .await?
         .ok_or_else(|| HttpError::bad("name", format!("task {name:?} has no output (yet)")))?;
     Ok(download(output, &format!("{name}-output.json")))
 }

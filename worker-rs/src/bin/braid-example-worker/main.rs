@@ -1,4 +1,4 @@
-//! `braid-example-worker`: the demo task types (noop, echo, sleep, fail, rs-d; crash on request) for tests and drills.
+//! `braid-example-worker`: the demo task types (noop, echo, sleep, fail, rs-d; crash, blob and digest on request) for tests and drills.
 
 #[path = "../shared/connection.rs"]
 mod connection;

@@ -1,4 +1,4 @@
-//! The demo task types: noop, echo, sleep, fail, rs-d, and crash (for drills).
+//! The demo task types: noop, echo, sleep, fail, rs-d, blob and digest (large payloads), and crash (for drills).
 
 use braid_worker::{TaskContext, TaskError, WorkerBuilder};
 use serde::Deserialize;
@@ -22,6 +22,18 @@ pub(crate) enum Kind {
     RsD,
     /// Aborts the worker process (a poison task, for `braid drill poison-task`). Never served by default.
     Crash,
+    /// `{"bytes": N, "seed": S}`: returns `{"blob": <N letters from seed S>, "sha256": <hex of them>}`
+    /// (see [`blob_text`]). Never served by default.
+    Blob,
+    /// Returns the size and SHA-256 of what it received: `{"input": D, "deps": {"name": D, …}}`, where
+    /// D is `{"bytes", "sha256"}` of a value's `blob` string if it has one, else of its compact JSON.
+    /// Never served by default.
+    Digest,
+}
+
+/// `bytes` lowercase letters made from `seed`, the same in every example worker (Python's too).
+pub(crate) fn blob_text(bytes: usize, seed: u64) -> String {
+    (0..bytes as u64).map(|i| char::from(b'a' + ((i * 31 + seed * 17 + i / 97) % 26) as u8)).collect()
 }
 
 /// Registers `kind`; with `heal`, `fail` succeeds on every attempt (the handler "fixed").
@@ -38,7 +50,35 @@ pub(crate) fn register(builder: WorkerBuilder, kind: Kind, heal: bool) -> Worker
         Kind::Fail => builder.task("fail", fail),
         Kind::RsD => builder.task("rs-d", chain_last),
         Kind::Crash => builder.task("crash", crash),
+        Kind::Blob => builder.task("blob", blob),
+        Kind::Digest => builder.task("digest", |input: Value, ctx: TaskContext| async move {
+            let deps: serde_json::Map<String, Value> =
+                ctx.deps_raw().iter().map(|(k, v)| (k.clone(), digest(v))).collect();
+            Ok::<_, TaskError>(json!({"input": digest(&input), "deps": deps}))
+        }),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct BlobInput {
+    bytes: usize,
+    #[serde(default)]
+    seed: u64,
+}
+
+async fn blob(input: BlobInput, _: TaskContext) -> Result<Value, TaskError> {
+    let text = blob_text(input.bytes, input.seed);
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+    Ok(json!({"blob": text, "sha256": sha256}))
+}
+
+/// `{"bytes", "sha256"}` of `v`'s `blob` string, or of its compact JSON.
+fn digest(v: &Value) -> Value {
+    let text = match v.get("blob").and_then(Value::as_str) {
+        Some(blob) => blob.to_owned(),
+        None => v.to_string(),
+    };
+    json!({"bytes": text.len(), "sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()))})
 }
 
 #[derive(Debug, Deserialize)]

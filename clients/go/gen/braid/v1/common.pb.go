@@ -262,6 +262,67 @@ func (TriggerSource) EnumDescriptor() ([]byte, []int) {
 	return file_braid_v1_common_proto_rawDescGZIP(), []int{3}
 }
 
+// A payload kept in object storage instead of inline: a run input or task output
+// larger than the control plane's inline limit (256 KiB by default). Read APIs
+// return this with the `_json` field left empty; the full document is served by
+// the HTTP API (`GET /api/v1/runs/{id}/input`, `…/output`,
+// `…/tasks/{name}/output`). Workers never see one: the control plane sends
+// them plain JSON. See docs/protocol.md ("Large payloads").
+type PayloadRef struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Bytes of JSON text.
+	Size uint64 `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	// Lowercase hex SHA-256 of those bytes, checked whenever the document is read.
+	// Empty for a run output assembled from its tasks' payloads (each has its own).
+	Sha256        string `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayloadRef) Reset() {
+	*x = PayloadRef{}
+	mi := &file_braid_v1_common_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayloadRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayloadRef) ProtoMessage() {}
+
+func (x *PayloadRef) ProtoReflect() protoreflect.Message {
+	mi := &file_braid_v1_common_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayloadRef.ProtoReflect.Descriptor instead.
+func (*PayloadRef) Descriptor() ([]byte, []int) {
+	return file_braid_v1_common_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PayloadRef) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *PayloadRef) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
 // How a task is retried after a failure or a lost lease.
 type RetryPolicy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -282,7 +343,7 @@ type RetryPolicy struct {
 
 func (x *RetryPolicy) Reset() {
 	*x = RetryPolicy{}
-	mi := &file_braid_v1_common_proto_msgTypes[0]
+	mi := &file_braid_v1_common_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -294,7 +355,7 @@ func (x *RetryPolicy) String() string {
 func (*RetryPolicy) ProtoMessage() {}
 
 func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_common_proto_msgTypes[0]
+	mi := &file_braid_v1_common_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -307,7 +368,7 @@ func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryPolicy.ProtoReflect.Descriptor instead.
 func (*RetryPolicy) Descriptor() ([]byte, []int) {
-	return file_braid_v1_common_proto_rawDescGZIP(), []int{0}
+	return file_braid_v1_common_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *RetryPolicy) GetMaxAttempts() uint32 {
@@ -361,7 +422,7 @@ type TaskError struct {
 
 func (x *TaskError) Reset() {
 	*x = TaskError{}
-	mi := &file_braid_v1_common_proto_msgTypes[1]
+	mi := &file_braid_v1_common_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -373,7 +434,7 @@ func (x *TaskError) String() string {
 func (*TaskError) ProtoMessage() {}
 
 func (x *TaskError) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_common_proto_msgTypes[1]
+	mi := &file_braid_v1_common_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -386,7 +447,7 @@ func (x *TaskError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskError.ProtoReflect.Descriptor instead.
 func (*TaskError) Descriptor() ([]byte, []int) {
-	return file_braid_v1_common_proto_rawDescGZIP(), []int{1}
+	return file_braid_v1_common_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *TaskError) GetMessage() string {
@@ -434,7 +495,7 @@ type TaskAttempt struct {
 
 func (x *TaskAttempt) Reset() {
 	*x = TaskAttempt{}
-	mi := &file_braid_v1_common_proto_msgTypes[2]
+	mi := &file_braid_v1_common_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +507,7 @@ func (x *TaskAttempt) String() string {
 func (*TaskAttempt) ProtoMessage() {}
 
 func (x *TaskAttempt) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_common_proto_msgTypes[2]
+	mi := &file_braid_v1_common_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +520,7 @@ func (x *TaskAttempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskAttempt.ProtoReflect.Descriptor instead.
 func (*TaskAttempt) Descriptor() ([]byte, []int) {
-	return file_braid_v1_common_proto_rawDescGZIP(), []int{2}
+	return file_braid_v1_common_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TaskAttempt) GetAttempt() uint32 {
@@ -524,7 +585,7 @@ type PageRequest struct {
 
 func (x *PageRequest) Reset() {
 	*x = PageRequest{}
-	mi := &file_braid_v1_common_proto_msgTypes[3]
+	mi := &file_braid_v1_common_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -536,7 +597,7 @@ func (x *PageRequest) String() string {
 func (*PageRequest) ProtoMessage() {}
 
 func (x *PageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_v1_common_proto_msgTypes[3]
+	mi := &file_braid_v1_common_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -549,7 +610,7 @@ func (x *PageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageRequest.ProtoReflect.Descriptor instead.
 func (*PageRequest) Descriptor() ([]byte, []int) {
-	return file_braid_v1_common_proto_rawDescGZIP(), []int{3}
+	return file_braid_v1_common_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PageRequest) GetPageSize() uint32 {
@@ -570,7 +631,11 @@ var File_braid_v1_common_proto protoreflect.FileDescriptor
 
 const file_braid_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"\x15braid/v1/common.proto\x12\bbraid.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x02\n" +
+	"\x15braid/v1/common.proto\x12\bbraid.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"8\n" +
+	"\n" +
+	"PayloadRef\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\tR\x06sha256\"\xa2\x02\n" +
 	"\vRetryPolicy\x12&\n" +
 	"\fmax_attempts\x18\x01 \x01(\rH\x00R\vmaxAttempts\x88\x01\x01\x12B\n" +
 	"\x0finitial_backoff\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0einitialBackoff\x12#\n" +
@@ -643,30 +708,31 @@ func file_braid_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_braid_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_braid_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_braid_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_braid_v1_common_proto_goTypes = []any{
 	(RunState)(0),                 // 0: braid.v1.RunState
 	(TaskState)(0),                // 1: braid.v1.TaskState
 	(Priority)(0),                 // 2: braid.v1.Priority
 	(TriggerSource)(0),            // 3: braid.v1.TriggerSource
-	(*RetryPolicy)(nil),           // 4: braid.v1.RetryPolicy
-	(*TaskError)(nil),             // 5: braid.v1.TaskError
-	(*TaskAttempt)(nil),           // 6: braid.v1.TaskAttempt
-	(*PageRequest)(nil),           // 7: braid.v1.PageRequest
-	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*PayloadRef)(nil),            // 4: braid.v1.PayloadRef
+	(*RetryPolicy)(nil),           // 5: braid.v1.RetryPolicy
+	(*TaskError)(nil),             // 6: braid.v1.TaskError
+	(*TaskAttempt)(nil),           // 7: braid.v1.TaskAttempt
+	(*PageRequest)(nil),           // 8: braid.v1.PageRequest
+	(*durationpb.Duration)(nil),   // 9: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
 }
 var file_braid_v1_common_proto_depIdxs = []int32{
-	8, // 0: braid.v1.RetryPolicy.initial_backoff:type_name -> google.protobuf.Duration
-	8, // 1: braid.v1.RetryPolicy.max_backoff:type_name -> google.protobuf.Duration
-	9, // 2: braid.v1.TaskAttempt.started_at:type_name -> google.protobuf.Timestamp
-	9, // 3: braid.v1.TaskAttempt.finished_at:type_name -> google.protobuf.Timestamp
-	5, // 4: braid.v1.TaskAttempt.error:type_name -> braid.v1.TaskError
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	9,  // 0: braid.v1.RetryPolicy.initial_backoff:type_name -> google.protobuf.Duration
+	9,  // 1: braid.v1.RetryPolicy.max_backoff:type_name -> google.protobuf.Duration
+	10, // 2: braid.v1.TaskAttempt.started_at:type_name -> google.protobuf.Timestamp
+	10, // 3: braid.v1.TaskAttempt.finished_at:type_name -> google.protobuf.Timestamp
+	6,  // 4: braid.v1.TaskAttempt.error:type_name -> braid.v1.TaskError
+	5,  // [5:5] is the sub-list for method output_type
+	5,  // [5:5] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_braid_v1_common_proto_init() }
@@ -674,14 +740,14 @@ func file_braid_v1_common_proto_init() {
 	if File_braid_v1_common_proto != nil {
 		return
 	}
-	file_braid_v1_common_proto_msgTypes[0].OneofWrappers = []any{}
+	file_braid_v1_common_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_braid_v1_common_proto_rawDesc), len(file_braid_v1_common_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

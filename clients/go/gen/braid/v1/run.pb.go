@@ -29,8 +29,10 @@ type Run struct {
 	WorkflowName    string                 `protobuf:"bytes,2,opt,name=workflow_name,json=workflowName,proto3" json:"workflow_name,omitempty"`
 	WorkflowVersion uint32                 `protobuf:"varint,3,opt,name=workflow_version,json=workflowVersion,proto3" json:"workflow_version,omitempty"`
 	State           RunState               `protobuf:"varint,4,opt,name=state,proto3,enum=braid.v1.RunState" json:"state,omitempty"`
-	InputJson       string                 `protobuf:"bytes,5,opt,name=input_json,json=inputJson,proto3" json:"input_json,omitempty"`
+	// Empty when the input is kept in object storage (`input_ref`).
+	InputJson string `protobuf:"bytes,5,opt,name=input_json,json=inputJson,proto3" json:"input_json,omitempty"`
 	// Outputs of the tasks no other task depends on, as {"task name": output}; set once succeeded.
+	// Empty when that document is assembled from its tasks' payloads instead (`output_ref`).
 	OutputJson     string                 `protobuf:"bytes,6,opt,name=output_json,json=outputJson,proto3" json:"output_json,omitempty"`
 	IdempotencyKey string                 `protobuf:"bytes,7,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	TriggerSource  TriggerSource          `protobuf:"varint,8,opt,name=trigger_source,json=triggerSource,proto3,enum=braid.v1.TriggerSource" json:"trigger_source,omitempty"`
@@ -46,8 +48,14 @@ type Run struct {
 	// The trigger's concurrency key, if any (runs sharing it count against `max_per_key`).
 	ConcurrencyKey string `protobuf:"bytes,15,opt,name=concurrency_key,json=concurrencyKey,proto3" json:"concurrency_key,omitempty"`
 	// Set when a cron schedule made the run: the schedule and the tick's nominal fire time.
-	ScheduleId    string                 `protobuf:"bytes,16,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
-	ScheduledFor  *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=scheduled_for,json=scheduledFor,proto3" json:"scheduled_for,omitempty"`
+	ScheduleId   string                 `protobuf:"bytes,16,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
+	ScheduledFor *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=scheduled_for,json=scheduledFor,proto3" json:"scheduled_for,omitempty"`
+	// Set when the input is larger than the inline limit and kept in object storage.
+	InputRef *PayloadRef `protobuf:"bytes,18,opt,name=input_ref,json=inputRef,proto3" json:"input_ref,omitempty"`
+	// Set when the succeeded run's output is not kept as one document: some sink task's
+	// output is kept in object storage, or the whole is larger than the inline limit.
+	// Its size is the assembled document's; its sha256 is empty (each task's output has one).
+	OutputRef     *PayloadRef `protobuf:"bytes,19,opt,name=output_ref,json=outputRef,proto3" json:"output_ref,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -201,6 +209,20 @@ func (x *Run) GetScheduledFor() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Run) GetInputRef() *PayloadRef {
+	if x != nil {
+		return x.InputRef
+	}
+	return nil
+}
+
+func (x *Run) GetOutputRef() *PayloadRef {
+	if x != nil {
+		return x.OutputRef
+	}
+	return nil
+}
+
 // One task of one run.
 type Task struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -212,7 +234,7 @@ type Task struct {
 	// Number of the current (or last) attempt; 0 before the first lease.
 	Attempt     uint32 `protobuf:"varint,6,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	MaxAttempts uint32 `protobuf:"varint,7,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
-	// Set once succeeded.
+	// Set once succeeded; empty when the output is kept in object storage (`output_ref`).
 	OutputJson string `protobuf:"bytes,8,opt,name=output_json,json=outputJson,proto3" json:"output_json,omitempty"`
 	// The last failure, if any.
 	LastError *TaskError `protobuf:"bytes,9,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
@@ -221,7 +243,9 @@ type Task struct {
 	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	FinishedAt  *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
 	// Every attempt so far, oldest first (GetRun only).
-	Attempts      []*TaskAttempt `protobuf:"bytes,13,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	Attempts []*TaskAttempt `protobuf:"bytes,13,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	// Set when the output is larger than the inline limit and kept in object storage.
+	OutputRef     *PayloadRef `protobuf:"bytes,14,opt,name=output_ref,json=outputRef,proto3" json:"output_ref,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -343,6 +367,13 @@ func (x *Task) GetFinishedAt() *timestamppb.Timestamp {
 func (x *Task) GetAttempts() []*TaskAttempt {
 	if x != nil {
 		return x.Attempts
+	}
+	return nil
+}
+
+func (x *Task) GetOutputRef() *PayloadRef {
+	if x != nil {
+		return x.OutputRef
 	}
 	return nil
 }
@@ -1169,7 +1200,7 @@ var File_braid_v1_run_proto protoreflect.FileDescriptor
 
 const file_braid_v1_run_proto_rawDesc = "" +
 	"\n" +
-	"\x12braid/v1/run.proto\x12\bbraid.v1\x1a\x15braid/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x05\n" +
+	"\x12braid/v1/run.proto\x12\bbraid.v1\x1a\x15braid/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x06\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
 	"\rworkflow_name\x18\x02 \x01(\tR\fworkflowName\x12)\n" +
@@ -1194,7 +1225,10 @@ const file_braid_v1_run_proto_rawDesc = "" +
 	"\x0fconcurrency_key\x18\x0f \x01(\tR\x0econcurrencyKey\x12\x1f\n" +
 	"\vschedule_id\x18\x10 \x01(\tR\n" +
 	"scheduleId\x12?\n" +
-	"\rscheduled_for\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\fscheduledFor\"\x8d\x04\n" +
+	"\rscheduled_for\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\fscheduledFor\x121\n" +
+	"\tinput_ref\x18\x12 \x01(\v2\x14.braid.v1.PayloadRefR\binputRef\x123\n" +
+	"\n" +
+	"output_ref\x18\x13 \x01(\v2\x14.braid.v1.PayloadRefR\toutputRef\"\xc2\x04\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
@@ -1214,7 +1248,9 @@ const file_braid_v1_run_proto_rawDesc = "" +
 	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12;\n" +
 	"\vfinished_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x121\n" +
-	"\battempts\x18\r \x03(\v2\x15.braid.v1.TaskAttemptR\battempts\"\xd5\x01\n" +
+	"\battempts\x18\r \x03(\v2\x15.braid.v1.TaskAttemptR\battempts\x123\n" +
+	"\n" +
+	"output_ref\x18\x0e \x01(\v2\x14.braid.v1.PayloadRefR\toutputRef\"\xd5\x01\n" +
 	"\bRunEvent\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x12\n" +
@@ -1313,10 +1349,11 @@ var file_braid_v1_run_proto_goTypes = []any{
 	(TriggerSource)(0),            // 17: braid.v1.TriggerSource
 	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
 	(Priority)(0),                 // 19: braid.v1.Priority
-	(TaskState)(0),                // 20: braid.v1.TaskState
-	(*TaskError)(nil),             // 21: braid.v1.TaskError
-	(*TaskAttempt)(nil),           // 22: braid.v1.TaskAttempt
-	(*PageRequest)(nil),           // 23: braid.v1.PageRequest
+	(*PayloadRef)(nil),            // 20: braid.v1.PayloadRef
+	(TaskState)(0),                // 21: braid.v1.TaskState
+	(*TaskError)(nil),             // 22: braid.v1.TaskError
+	(*TaskAttempt)(nil),           // 23: braid.v1.TaskAttempt
+	(*PageRequest)(nil),           // 24: braid.v1.PageRequest
 }
 var file_braid_v1_run_proto_depIdxs = []int32{
 	16, // 0: braid.v1.Run.state:type_name -> braid.v1.RunState
@@ -1327,43 +1364,46 @@ var file_braid_v1_run_proto_depIdxs = []int32{
 	1,  // 5: braid.v1.Run.tasks:type_name -> braid.v1.Task
 	19, // 6: braid.v1.Run.priority:type_name -> braid.v1.Priority
 	18, // 7: braid.v1.Run.scheduled_for:type_name -> google.protobuf.Timestamp
-	20, // 8: braid.v1.Task.state:type_name -> braid.v1.TaskState
-	21, // 9: braid.v1.Task.last_error:type_name -> braid.v1.TaskError
-	18, // 10: braid.v1.Task.available_at:type_name -> google.protobuf.Timestamp
-	18, // 11: braid.v1.Task.created_at:type_name -> google.protobuf.Timestamp
-	18, // 12: braid.v1.Task.finished_at:type_name -> google.protobuf.Timestamp
-	22, // 13: braid.v1.Task.attempts:type_name -> braid.v1.TaskAttempt
-	18, // 14: braid.v1.RunEvent.at:type_name -> google.protobuf.Timestamp
-	19, // 15: braid.v1.TriggerRunRequest.priority:type_name -> braid.v1.Priority
-	0,  // 16: braid.v1.TriggerRunResponse.run:type_name -> braid.v1.Run
-	3,  // 17: braid.v1.TriggerRunsRequest.runs:type_name -> braid.v1.TriggerRunRequest
-	7,  // 18: braid.v1.TriggerRunsResponse.runs:type_name -> braid.v1.TriggeredRun
-	16, // 19: braid.v1.TriggeredRun.state:type_name -> braid.v1.RunState
-	0,  // 20: braid.v1.GetRunResponse.run:type_name -> braid.v1.Run
-	16, // 21: braid.v1.ListRunsRequest.states:type_name -> braid.v1.RunState
-	18, // 22: braid.v1.ListRunsRequest.created_after:type_name -> google.protobuf.Timestamp
-	18, // 23: braid.v1.ListRunsRequest.created_before:type_name -> google.protobuf.Timestamp
-	23, // 24: braid.v1.ListRunsRequest.page:type_name -> braid.v1.PageRequest
-	0,  // 25: braid.v1.ListRunsResponse.runs:type_name -> braid.v1.Run
-	0,  // 26: braid.v1.CancelRunResponse.run:type_name -> braid.v1.Run
-	2,  // 27: braid.v1.WatchRunResponse.event:type_name -> braid.v1.RunEvent
-	3,  // 28: braid.v1.RunService.TriggerRun:input_type -> braid.v1.TriggerRunRequest
-	5,  // 29: braid.v1.RunService.TriggerRuns:input_type -> braid.v1.TriggerRunsRequest
-	8,  // 30: braid.v1.RunService.GetRun:input_type -> braid.v1.GetRunRequest
-	10, // 31: braid.v1.RunService.ListRuns:input_type -> braid.v1.ListRunsRequest
-	12, // 32: braid.v1.RunService.CancelRun:input_type -> braid.v1.CancelRunRequest
-	14, // 33: braid.v1.RunService.WatchRun:input_type -> braid.v1.WatchRunRequest
-	4,  // 34: braid.v1.RunService.TriggerRun:output_type -> braid.v1.TriggerRunResponse
-	6,  // 35: braid.v1.RunService.TriggerRuns:output_type -> braid.v1.TriggerRunsResponse
-	9,  // 36: braid.v1.RunService.GetRun:output_type -> braid.v1.GetRunResponse
-	11, // 37: braid.v1.RunService.ListRuns:output_type -> braid.v1.ListRunsResponse
-	13, // 38: braid.v1.RunService.CancelRun:output_type -> braid.v1.CancelRunResponse
-	15, // 39: braid.v1.RunService.WatchRun:output_type -> braid.v1.WatchRunResponse
-	34, // [34:40] is the sub-list for method output_type
-	28, // [28:34] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	20, // 8: braid.v1.Run.input_ref:type_name -> braid.v1.PayloadRef
+	20, // 9: braid.v1.Run.output_ref:type_name -> braid.v1.PayloadRef
+	21, // 10: braid.v1.Task.state:type_name -> braid.v1.TaskState
+	22, // 11: braid.v1.Task.last_error:type_name -> braid.v1.TaskError
+	18, // 12: braid.v1.Task.available_at:type_name -> google.protobuf.Timestamp
+	18, // 13: braid.v1.Task.created_at:type_name -> google.protobuf.Timestamp
+	18, // 14: braid.v1.Task.finished_at:type_name -> google.protobuf.Timestamp
+	23, // 15: braid.v1.Task.attempts:type_name -> braid.v1.TaskAttempt
+	20, // 16: braid.v1.Task.output_ref:type_name -> braid.v1.PayloadRef
+	18, // 17: braid.v1.RunEvent.at:type_name -> google.protobuf.Timestamp
+	19, // 18: braid.v1.TriggerRunRequest.priority:type_name -> braid.v1.Priority
+	0,  // 19: braid.v1.TriggerRunResponse.run:type_name -> braid.v1.Run
+	3,  // 20: braid.v1.TriggerRunsRequest.runs:type_name -> braid.v1.TriggerRunRequest
+	7,  // 21: braid.v1.TriggerRunsResponse.runs:type_name -> braid.v1.TriggeredRun
+	16, // 22: braid.v1.TriggeredRun.state:type_name -> braid.v1.RunState
+	0,  // 23: braid.v1.GetRunResponse.run:type_name -> braid.v1.Run
+	16, // 24: braid.v1.ListRunsRequest.states:type_name -> braid.v1.RunState
+	18, // 25: braid.v1.ListRunsRequest.created_after:type_name -> google.protobuf.Timestamp
+	18, // 26: braid.v1.ListRunsRequest.created_before:type_name -> google.protobuf.Timestamp
+	24, // 27: braid.v1.ListRunsRequest.page:type_name -> braid.v1.PageRequest
+	0,  // 28: braid.v1.ListRunsResponse.runs:type_name -> braid.v1.Run
+	0,  // 29: braid.v1.CancelRunResponse.run:type_name -> braid.v1.Run
+	2,  // 30: braid.v1.WatchRunResponse.event:type_name -> braid.v1.RunEvent
+	3,  // 31: braid.v1.RunService.TriggerRun:input_type -> braid.v1.TriggerRunRequest
+	5,  // 32: braid.v1.RunService.TriggerRuns:input_type -> braid.v1.TriggerRunsRequest
+	8,  // 33: braid.v1.RunService.GetRun:input_type -> braid.v1.GetRunRequest
+	10, // 34: braid.v1.RunService.ListRuns:input_type -> braid.v1.ListRunsRequest
+	12, // 35: braid.v1.RunService.CancelRun:input_type -> braid.v1.CancelRunRequest
+	14, // 36: braid.v1.RunService.WatchRun:input_type -> braid.v1.WatchRunRequest
+	4,  // 37: braid.v1.RunService.TriggerRun:output_type -> braid.v1.TriggerRunResponse
+	6,  // 38: braid.v1.RunService.TriggerRuns:output_type -> braid.v1.TriggerRunsResponse
+	9,  // 39: braid.v1.RunService.GetRun:output_type -> braid.v1.GetRunResponse
+	11, // 40: braid.v1.RunService.ListRuns:output_type -> braid.v1.ListRunsResponse
+	13, // 41: braid.v1.RunService.CancelRun:output_type -> braid.v1.CancelRunResponse
+	15, // 42: braid.v1.RunService.WatchRun:output_type -> braid.v1.WatchRunResponse
+	37, // [37:43] is the sub-list for method output_type
+	31, // [31:37] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_braid_v1_run_proto_init() }

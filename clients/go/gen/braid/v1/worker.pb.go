@@ -563,7 +563,7 @@ type isTaskResult_Outcome interface {
 }
 
 type TaskResult_OutputJson struct {
-	// A JSON document.
+	// A JSON document, at most the control plane's payload limit (8 MiB by default).
 	OutputJson string `protobuf:"bytes,4,opt,name=output_json,json=outputJson,proto3,oneof"`
 }
 
@@ -748,7 +748,8 @@ type TaskAssignment struct {
 	MaxAttempts uint32 `protobuf:"varint,8,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
 	// Echo it on every result.
 	LeaseId string `protobuf:"bytes,9,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
-	// {"input": run input, "deps": {"dependency name": its output, ...}}
+	// {"input": run input, "deps": {"dependency name": its output, ...}}, always the
+	// whole documents (never a reference), at most 63 MiB.
 	InputJson string `protobuf:"bytes,10,opt,name=input_json,json=inputJson,proto3" json:"input_json,omitempty"`
 	// The attempt must finish by then (execution timeout).
 	Deadline *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=deadline,proto3" json:"deadline,omitempty"`

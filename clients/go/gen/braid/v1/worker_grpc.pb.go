@@ -28,6 +28,9 @@ const (
 //
 // Workers hold one bidirectional stream each: they receive task leases,
 // heartbeat, and report results. docs/protocol.md gives the sequences.
+// A message on this stream may be up to 64 MiB either way (large payloads are
+// sent inline: the control plane reads them back from object storage), so
+// every worker SDK raises its receive limit to 64 MiB.
 type WorkerServiceClient interface {
 	Connect(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ConnectRequest, ConnectResponse], error)
 }
@@ -59,6 +62,9 @@ type WorkerService_ConnectClient = grpc.BidiStreamingClient[ConnectRequest, Conn
 //
 // Workers hold one bidirectional stream each: they receive task leases,
 // heartbeat, and report results. docs/protocol.md gives the sequences.
+// A message on this stream may be up to 64 MiB either way (large payloads are
+// sent inline: the control plane reads them back from object storage), so
+// every worker SDK raises its receive limit to 64 MiB.
 type WorkerServiceServer interface {
 	Connect(grpc.BidiStreamingServer[ConnectRequest, ConnectResponse]) error
 	mustEmbedUnimplementedWorkerServiceServer()

@@ -244,6 +244,24 @@ export function triggerSourceToJSON(object: TriggerSource): string {
   }
 }
 
+/**
+ * A payload kept in object storage instead of inline: a run input or task output
+ * larger than the control plane's inline limit (256 KiB by default). Read APIs
+ * return this with the `_json` field left empty; the full document is served by
+ * the HTTP API (`GET /api/v1/runs/{id}/input`, `…/output`,
+ * `…/tasks/{name}/output`). Workers never see one: the control plane sends
+ * them plain JSON. See docs/protocol.md ("Large payloads").
+ */
+export interface PayloadRef {
+  /** Bytes of JSON text. */
+  size: number;
+  /**
+   * Lowercase hex SHA-256 of those bytes, checked whenever the document is read.
+   * Empty for a run output assembled from its tasks' payloads (each has its own).
+   */
+  sha256: string;
+}
+
 /** How a task is retried after a failure or a lost lease. */
 export interface RetryPolicy {
   /** Total attempts including the first; 1 means no retry. Unset takes the default (3). */
@@ -301,6 +319,91 @@ export interface PageRequest {
   /** The `next_page_token` of the previous page, or empty for the first page. */
   pageToken: string;
 }
+
+function createBasePayloadRef(): PayloadRef {
+  return { size: 0, sha256: "" };
+}
+
+export const PayloadRef: MessageFns<PayloadRef> = {
+  encode(message: PayloadRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.size !== 0) {
+      writer.uint32(8).uint64(message.size);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(18).string(message.sha256);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PayloadRef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePayloadRef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.size = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PayloadRef {
+    return {
+      size: isSet(object.size) ? globalThis.Number(object.size) : 0,
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+    };
+  },
+
+  toJSON(message: PayloadRef): unknown {
+    const obj: any = {};
+    if (message.size !== 0) {
+      obj.size = Math.round(message.size);
+    }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PayloadRef>): PayloadRef {
+    return PayloadRef.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PayloadRef>): PayloadRef {
+    const message = createBasePayloadRef();
+    message.size = object.size ?? 0;
+    message.sha256 = object.sha256 ?? "";
+    return message;
+  },
+};
 
 function createBaseRetryPolicy(): RetryPolicy {
   return {
@@ -895,6 +998,17 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
 }
 
 function isSet(value: any): boolean {

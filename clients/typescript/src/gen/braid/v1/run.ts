@@ -23,6 +23,7 @@ import {
 import { Timestamp } from "../../google/protobuf/timestamp";
 import {
   PageRequest,
+  PayloadRef,
   Priority,
   priorityFromJSON,
   priorityToJSON,
@@ -49,8 +50,12 @@ export interface Run {
   workflowName: string;
   workflowVersion: number;
   state: RunState;
+  /** Empty when the input is kept in object storage (`input_ref`). */
   inputJson: string;
-  /** Outputs of the tasks no other task depends on, as {"task name": output}; set once succeeded. */
+  /**
+   * Outputs of the tasks no other task depends on, as {"task name": output}; set once succeeded.
+   * Empty when that document is assembled from its tasks' payloads instead (`output_ref`).
+   */
   outputJson: string;
   idempotencyKey: string;
   triggerSource: TriggerSource;
@@ -71,7 +76,19 @@ export interface Run {
   concurrencyKey: string;
   /** Set when a cron schedule made the run: the schedule and the tick's nominal fire time. */
   scheduleId: string;
-  scheduledFor?: Date | undefined;
+  scheduledFor?:
+    | Date
+    | undefined;
+  /** Set when the input is larger than the inline limit and kept in object storage. */
+  inputRef?:
+    | PayloadRef
+    | undefined;
+  /**
+   * Set when the succeeded run's output is not kept as one document: some sink task's
+   * output is kept in object storage, or the whole is larger than the inline limit.
+   * Its size is the assembled document's; its sha256 is empty (each task's output has one).
+   */
+  outputRef?: PayloadRef | undefined;
 }
 
 /** One task of one run. */
@@ -84,7 +101,7 @@ export interface Task {
   /** Number of the current (or last) attempt; 0 before the first lease. */
   attempt: number;
   maxAttempts: number;
-  /** Set once succeeded. */
+  /** Set once succeeded; empty when the output is kept in object storage (`output_ref`). */
   outputJson: string;
   /** The last failure, if any. */
   lastError?:
@@ -98,6 +115,8 @@ export interface Task {
     | undefined;
   /** Every attempt so far, oldest first (GetRun only). */
   attempts: TaskAttempt[];
+  /** Set when the output is larger than the inline limit and kept in object storage. */
+  outputRef?: PayloadRef | undefined;
 }
 
 /** One entry of a run's event log. */
@@ -235,6 +254,8 @@ function createBaseRun(): Run {
     concurrencyKey: "",
     scheduleId: "",
     scheduledFor: undefined,
+    inputRef: undefined,
+    outputRef: undefined,
   };
 }
 
@@ -290,6 +311,12 @@ export const Run: MessageFns<Run> = {
     }
     if (message.scheduledFor !== undefined) {
       Timestamp.encode(toTimestamp(message.scheduledFor), writer.uint32(138).fork()).join();
+    }
+    if (message.inputRef !== undefined) {
+      PayloadRef.encode(message.inputRef, writer.uint32(146).fork()).join();
+    }
+    if (message.outputRef !== undefined) {
+      PayloadRef.encode(message.outputRef, writer.uint32(154).fork()).join();
     }
     return writer;
   },
@@ -443,6 +470,22 @@ export const Run: MessageFns<Run> = {
             message.scheduledFor = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.inputRef = PayloadRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.outputRef = PayloadRef.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -524,6 +567,16 @@ export const Run: MessageFns<Run> = {
         : isSet(object.scheduled_for)
         ? fromJsonTimestamp(object.scheduled_for)
         : undefined,
+      inputRef: isSet(object.inputRef)
+        ? PayloadRef.fromJSON(object.inputRef)
+        : isSet(object.input_ref)
+        ? PayloadRef.fromJSON(object.input_ref)
+        : undefined,
+      outputRef: isSet(object.outputRef)
+        ? PayloadRef.fromJSON(object.outputRef)
+        : isSet(object.output_ref)
+        ? PayloadRef.fromJSON(object.output_ref)
+        : undefined,
     };
   },
 
@@ -580,6 +633,12 @@ export const Run: MessageFns<Run> = {
     if (message.scheduledFor !== undefined) {
       obj.scheduledFor = message.scheduledFor.toISOString();
     }
+    if (message.inputRef !== undefined) {
+      obj.inputRef = PayloadRef.toJSON(message.inputRef);
+    }
+    if (message.outputRef !== undefined) {
+      obj.outputRef = PayloadRef.toJSON(message.outputRef);
+    }
     return obj;
   },
 
@@ -605,6 +664,12 @@ export const Run: MessageFns<Run> = {
     message.concurrencyKey = object.concurrencyKey ?? "";
     message.scheduleId = object.scheduleId ?? "";
     message.scheduledFor = object.scheduledFor ?? undefined;
+    message.inputRef = (object.inputRef !== undefined && object.inputRef !== null)
+      ? PayloadRef.fromPartial(object.inputRef)
+      : undefined;
+    message.outputRef = (object.outputRef !== undefined && object.outputRef !== null)
+      ? PayloadRef.fromPartial(object.outputRef)
+      : undefined;
     return message;
   },
 };
@@ -624,6 +689,7 @@ function createBaseTask(): Task {
     createdAt: undefined,
     finishedAt: undefined,
     attempts: [],
+    outputRef: undefined,
   };
 }
 
@@ -667,6 +733,9 @@ export const Task: MessageFns<Task> = {
     }
     for (const v of message.attempts) {
       TaskAttempt.encode(v!, writer.uint32(106).fork()).join();
+    }
+    if (message.outputRef !== undefined) {
+      PayloadRef.encode(message.outputRef, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -788,6 +857,14 @@ export const Task: MessageFns<Task> = {
             message.attempts.push(TaskAttempt.decode(reader, reader.uint32()));
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.outputRef = PayloadRef.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -849,6 +926,11 @@ export const Task: MessageFns<Task> = {
       attempts: globalThis.Array.isArray(object?.attempts)
         ? object.attempts.map((e: any) => TaskAttempt.fromJSON(e))
         : [],
+      outputRef: isSet(object.outputRef)
+        ? PayloadRef.fromJSON(object.outputRef)
+        : isSet(object.output_ref)
+        ? PayloadRef.fromJSON(object.output_ref)
+        : undefined,
     };
   },
 
@@ -893,6 +975,9 @@ export const Task: MessageFns<Task> = {
     if (message.attempts?.length) {
       obj.attempts = message.attempts.map((e) => TaskAttempt.toJSON(e));
     }
+    if (message.outputRef !== undefined) {
+      obj.outputRef = PayloadRef.toJSON(message.outputRef);
+    }
     return obj;
   },
 
@@ -916,6 +1001,9 @@ export const Task: MessageFns<Task> = {
     message.createdAt = object.createdAt ?? undefined;
     message.finishedAt = object.finishedAt ?? undefined;
     message.attempts = object.attempts?.map((e) => TaskAttempt.fromPartial(e)) || [];
+    message.outputRef = (object.outputRef !== undefined && object.outputRef !== null)
+      ? PayloadRef.fromPartial(object.outputRef)
+      : undefined;
     return message;
   },
 };

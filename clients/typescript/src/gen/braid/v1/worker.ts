@@ -89,7 +89,7 @@ export interface TaskResult {
   leaseId: string;
   outcome?:
     | //
-    /** A JSON document. */
+    /** A JSON document, at most the control plane's payload limit (8 MiB by default). */
     { $case: "outputJson"; value: string }
     | { $case: "error"; value: TaskError }
     | undefined;
@@ -126,7 +126,10 @@ export interface TaskAssignment {
   maxAttempts: number;
   /** Echo it on every result. */
   leaseId: string;
-  /** {"input": run input, "deps": {"dependency name": its output, ...}} */
+  /**
+   * {"input": run input, "deps": {"dependency name": its output, ...}}, always the
+   * whole documents (never a reference), at most 63 MiB.
+   */
   inputJson: string;
   /** The attempt must finish by then (execution timeout). */
   deadline?:
@@ -2065,6 +2068,9 @@ export const ResultAck: MessageFns<ResultAck> = {
 /**
  * Workers hold one bidirectional stream each: they receive task leases,
  * heartbeat, and report results. docs/protocol.md gives the sequences.
+ * A message on this stream may be up to 64 MiB either way (large payloads are
+ * sent inline: the control plane reads them back from object storage), so
+ * every worker SDK raises its receive limit to 64 MiB.
  */
 export type WorkerServiceService = typeof WorkerServiceService;
 export const WorkerServiceService = {

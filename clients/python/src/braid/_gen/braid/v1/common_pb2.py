@@ -26,27 +26,29 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x62raid/v1/common.proto\x12\x08\x62raid.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe5\x01\n\x0bRetryPolicy\x12\x19\n\x0cmax_attempts\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x32\n\x0finitial_backoff\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x17\n\nmultiplier\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12.\n\x0bmax_backoff\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x06jitter\x18\x05 \x01(\x08H\x02\x88\x01\x01\x42\x0f\n\r_max_attemptsB\r\n\x0b_multiplierB\t\n\x07_jitter\"S\n\tTaskError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\x12\x14\n\x0c\x64\x65tails_json\x18\x04 \x01(\t\"\xd9\x01\n\x0bTaskAttempt\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\r\x12\x10\n\x08lease_id\x18\x02 \x01(\t\x12\x11\n\tworker_id\x18\x03 \x01(\t\x12.\n\nstarted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\"\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x13.braid.v1.TaskError\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t*\x9a\x01\n\x08RunState\x12\x19\n\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10RUN_STATE_QUEUED\x10\x01\x12\x15\n\x11RUN_STATE_RUNNING\x10\x02\x12\x17\n\x13RUN_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10RUN_STATE_FAILED\x10\x04\x12\x17\n\x13RUN_STATE_CANCELLED\x10\x05*\xcf\x01\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12TASK_STATE_PENDING\x10\x01\x12\x14\n\x10TASK_STATE_READY\x10\x02\x12\x15\n\x11TASK_STATE_LEASED\x10\x03\x12\x18\n\x14TASK_STATE_SUCCEEDED\x10\x04\x12\x15\n\x11TASK_STATE_FAILED\x10\x05\x12\x18\n\x14TASK_STATE_CANCELLED\x10\x06\x12\x16\n\x12TASK_STATE_SKIPPED\x10\x07*^\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x11\n\rPRIORITY_HIGH\x10\x01\x12\x13\n\x0fPRIORITY_NORMAL\x10\x02\x12\x10\n\x0cPRIORITY_LOW\x10\x03*\x80\x01\n\rTriggerSource\x12\x1e\n\x1aTRIGGER_SOURCE_UNSPECIFIED\x10\x00\x12\x16\n\x12TRIGGER_SOURCE_API\x10\x01\x12\x1b\n\x17TRIGGER_SOURCE_SCHEDULE\x10\x02\x12\x1a\n\x16TRIGGER_SOURCE_REDRIVE\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x62raid/v1/common.proto\x12\x08\x62raid.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"*\n\nPayloadRef\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"\xe5\x01\n\x0bRetryPolicy\x12\x19\n\x0cmax_attempts\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x32\n\x0finitial_backoff\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x17\n\nmultiplier\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12.\n\x0bmax_backoff\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x06jitter\x18\x05 \x01(\x08H\x02\x88\x01\x01\x42\x0f\n\r_max_attemptsB\r\n\x0b_multiplierB\t\n\x07_jitter\"S\n\tTaskError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\x12\x14\n\x0c\x64\x65tails_json\x18\x04 \x01(\t\"\xd9\x01\n\x0bTaskAttempt\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\r\x12\x10\n\x08lease_id\x18\x02 \x01(\t\x12\x11\n\tworker_id\x18\x03 \x01(\t\x12.\n\nstarted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\"\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x13.braid.v1.TaskError\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t*\x9a\x01\n\x08RunState\x12\x19\n\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10RUN_STATE_QUEUED\x10\x01\x12\x15\n\x11RUN_STATE_RUNNING\x10\x02\x12\x17\n\x13RUN_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10RUN_STATE_FAILED\x10\x04\x12\x17\n\x13RUN_STATE_CANCELLED\x10\x05*\xcf\x01\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12TASK_STATE_PENDING\x10\x01\x12\x14\n\x10TASK_STATE_READY\x10\x02\x12\x15\n\x11TASK_STATE_LEASED\x10\x03\x12\x18\n\x14TASK_STATE_SUCCEEDED\x10\x04\x12\x15\n\x11TASK_STATE_FAILED\x10\x05\x12\x18\n\x14TASK_STATE_CANCELLED\x10\x06\x12\x16\n\x12TASK_STATE_SKIPPED\x10\x07*^\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x11\n\rPRIORITY_HIGH\x10\x01\x12\x13\n\x0fPRIORITY_NORMAL\x10\x02\x12\x10\n\x0cPRIORITY_LOW\x10\x03*\x80\x01\n\rTriggerSource\x12\x1e\n\x1aTRIGGER_SOURCE_UNSPECIFIED\x10\x00\x12\x16\n\x12TRIGGER_SOURCE_API\x10\x01\x12\x1b\n\x17TRIGGER_SOURCE_SCHEDULE\x10\x02\x12\x1a\n\x16TRIGGER_SOURCE_REDRIVE\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'braid._gen.braid.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RUNSTATE']._serialized_start=692
-  _globals['_RUNSTATE']._serialized_end=846
-  _globals['_TASKSTATE']._serialized_start=849
-  _globals['_TASKSTATE']._serialized_end=1056
-  _globals['_PRIORITY']._serialized_start=1058
-  _globals['_PRIORITY']._serialized_end=1152
-  _globals['_TRIGGERSOURCE']._serialized_start=1155
-  _globals['_TRIGGERSOURCE']._serialized_end=1283
-  _globals['_RETRYPOLICY']._serialized_start=101
-  _globals['_RETRYPOLICY']._serialized_end=330
-  _globals['_TASKERROR']._serialized_start=332
-  _globals['_TASKERROR']._serialized_end=415
-  _globals['_TASKATTEMPT']._serialized_start=418
-  _globals['_TASKATTEMPT']._serialized_end=635
-  _globals['_PAGEREQUEST']._serialized_start=637
-  _globals['_PAGEREQUEST']._serialized_end=689
+  _globals['_RUNSTATE']._serialized_start=736
+  _globals['_RUNSTATE']._serialized_end=890
+  _globals['_TASKSTATE']._serialized_start=893
+  _globals['_TASKSTATE']._serialized_end=1100
+  _globals['_PRIORITY']._serialized_start=1102
+  _globals['_PRIORITY']._serialized_end=1196
+  _globals['_TRIGGERSOURCE']._serialized_start=1199
+  _globals['_TRIGGERSOURCE']._serialized_end=1327
+  _globals['_PAYLOADREF']._serialized_start=100
+  _globals['_PAYLOADREF']._serialized_end=142
+  _globals['_RETRYPOLICY']._serialized_start=145
+  _globals['_RETRYPOLICY']._serialized_end=374
+  _globals['_TASKERROR']._serialized_start=376
+  _globals['_TASKERROR']._serialized_end=459
+  _globals['_TASKATTEMPT']._serialized_start=462
+  _globals['_TASKATTEMPT']._serialized_end=679
+  _globals['_PAGEREQUEST']._serialized_start=681
+  _globals['_PAGEREQUEST']._serialized_end=733
 # @@protoc_insertion_point(module_scope)

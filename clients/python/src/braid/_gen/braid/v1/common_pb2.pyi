@@ -66,6 +66,14 @@ TRIGGER_SOURCE_API: TriggerSource
 TRIGGER_SOURCE_SCHEDULE: TriggerSource
 TRIGGER_SOURCE_REDRIVE: TriggerSource
 
+class PayloadRef(_message.Message):
+    __slots__ = ("size", "sha256")
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    size: int
+    sha256: str
+    def __init__(self, size: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+
 class RetryPolicy(_message.Message):
     __slots__ = ("max_attempts", "initial_backoff", "multiplier", "max_backoff", "jitter")
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]

@@ -26,7 +26,7 @@ from braid._gen.braid.v1 import common_pb2 as braid_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x62raid/v1/run.proto\x12\x08\x62raid.v1\x1a\x15\x62raid/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x04\n\x03Run\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x18\n\x10workflow_version\x18\x03 \x01(\r\x12!\n\x05state\x18\x04 \x01(\x0e\x32\x12.braid.v1.RunState\x12\x12\n\ninput_json\x18\x05 \x01(\t\x12\x13\n\x0boutput_json\x18\x06 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12/\n\x0etrigger_source\x18\x08 \x01(\x0e\x32\x17.braid.v1.TriggerSource\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x05tasks\x18\x0c \x03(\x0b\x32\x0e.braid.v1.Task\x12\x0e\n\x06reason\x18\r \x01(\t\x12$\n\x08priority\x18\x0e \x01(\x0e\x32\x12.braid.v1.Priority\x12\x17\n\x0f\x63oncurrency_key\x18\x0f \x01(\t\x12\x13\n\x0bschedule_id\x18\x10 \x01(\t\x12\x31\n\rscheduled_for\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8c\x03\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\ttask_type\x18\x03 \x01(\t\x12\"\n\x05state\x18\x04 \x01(\x0e\x32\x13.braid.v1.TaskState\x12\x12\n\ndepends_on\x18\x05 \x03(\t\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\r\x12\x14\n\x0cmax_attempts\x18\x07 \x01(\r\x12\x13\n\x0boutput_json\x18\x08 \x01(\t\x12\'\n\nlast_error\x18\t \x01(\x0b\x32\x13.braid.v1.TaskError\x12\x30\n\x0c\x61vailable_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x08\x61ttempts\x18\r \x03(\x0b\x32\x15.braid.v1.TaskAttempt\"\x9b\x01\n\x08RunEvent\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x11\n\ttask_name\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\r\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65tail_json\x18\x07 \x01(\t\"\xb0\x01\n\x11TriggerRunRequest\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12\x18\n\x10workflow_version\x18\x02 \x01(\r\x12\x12\n\ninput_json\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12$\n\x08priority\x18\x05 \x01(\x0e\x32\x12.braid.v1.Priority\x12\x17\n\x0f\x63oncurrency_key\x18\x06 \x01(\t\"A\n\x12TriggerRunResponse\x12\x1a\n\x03run\x18\x01 \x01(\x0b\x32\r.braid.v1.Run\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"?\n\x12TriggerRunsRequest\x12)\n\x04runs\x18\x01 \x03(\x0b\x32\x1b.braid.v1.TriggerRunRequest\";\n\x13TriggerRunsResponse\x12$\n\x04runs\x18\x01 \x03(\x0b\x32\x16.braid.v1.TriggeredRun\"R\n\x0cTriggeredRun\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.braid.v1.RunState\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\",\n\x0eGetRunResponse\x12\x1a\n\x03run\x18\x01 \x01(\x0b\x32\r.braid.v1.Run\"\xed\x01\n\x0fListRunsRequest\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12\"\n\x06states\x18\x02 \x03(\x0e\x32\x12.braid.v1.RunState\x12\x31\n\rcreated_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x04page\x18\x05 \x01(\x0b\x32\x15.braid.v1.PageRequest\x12\x13\n\x0bschedule_id\x18\x06 \x01(\t\"H\n\x10ListRunsResponse\x12\x1b\n\x04runs\x18\x01 \x03(\x0b\x32\r.braid.v1.Run\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"/\n\x11\x43\x61ncelRunResponse\x12\x1a\n\x03run\x18\x01 \x01(\x0b\x32\r.braid.v1.Run\"9\n\x0fWatchRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x04\"5\n\x10WatchRunResponse\x12!\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.braid.v1.RunEvent2\xac\x03\n\nRunService\x12G\n\nTriggerRun\x12\x1b.braid.v1.TriggerRunRequest\x1a\x1c.braid.v1.TriggerRunResponse\x12J\n\x0bTriggerRuns\x12\x1c.braid.v1.TriggerRunsRequest\x1a\x1d.braid.v1.TriggerRunsResponse\x12;\n\x06GetRun\x12\x17.braid.v1.GetRunRequest\x1a\x18.braid.v1.GetRunResponse\x12\x41\n\x08ListRuns\x12\x19.braid.v1.ListRunsRequest\x1a\x1a.braid.v1.ListRunsResponse\x12\x44\n\tCancelRun\x12\x1a.braid.v1.CancelRunRequest\x1a\x1b.braid.v1.CancelRunResponse\x12\x43\n\x08WatchRun\x12\x19.braid.v1.WatchRunRequest\x1a\x1a.braid.v1.WatchRunResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x62raid/v1/run.proto\x12\x08\x62raid.v1\x1a\x15\x62raid/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf2\x04\n\x03Run\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x18\n\x10workflow_version\x18\x03 \x01(\r\x12!\n\x05state\x18\x04 \x01(\x0e\x32\x12.braid.v1.RunState\x12\x12\n\ninput_json\x18\x05 \x01(\t\x12\x13\n\x0boutput_json\x18\x06 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12/\n\x0etrigger_source\x18\x08 \x01(\x0e\x32\x17.braid.v1.TriggerSource\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x05tasks\x18\x0c \x03(\x0b\x32\x0e.braid.v1.Task\x12\x0e\n\x06reason\x18\r \x01(\t\x12$\n\x08priority\x18\x0e \x01(\x0e\x32\x12.braid.v1.Priority\x12\x17\n\x0f\x63oncurrency_key\x18\x0f \x01(\t\x12\x13\n\x0bschedule_id\x18\x10 \x01(\t\x12\x31\n\rscheduled_for\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\tinput_ref\x18\x12 \x01(\x0b\x32\x14.braid.v1.PayloadRef\x12(\n\noutput_ref\x18\x13 \x01(\x0b\x32\x14.braid.v1.PayloadRef\"\xb6\x03\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\ttask_type\x18\x03 \x01(\t\x12\"\n\x05state\x18\x04 \x01(\x0e\x32\x13.braid.v1.TaskState\x12\x12\n\ndepends_on\x18\x05 \x03(\t\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\r\x12\x14\n\x0cmax_attempts\x18\x07 \x01(\r\x12\x13\n\x0boutput_json\x18\x08 \x01(\t\x12\'\n\nlast_error\x18\t \x01(\x0b\x32\x13.braid.v1.TaskError\x12\x30\n\x0c\x61vailable_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x08\x61ttempts\x18\r \x03(\x0b\x32\x15.braid.v1.TaskAttempt\x12(\n\noutput_ref\x18\x0e \x01(\x0b\x32\x14.braid.v1.PayloadRef\"\x9b\x01\n\x08RunEvent\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x11\n\ttask_name\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\r\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65tail_json\x18\x07 \x01(\t\"\xb0\x01\n\x11TriggerRunRequest\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12\x18\n\x10workflow_version\x18\x02 \x01(\r\x12\x12\n\ninput_json\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12$\n\x08priority\x18\x05 \x01(\x0e\x32\x12.braid.v1.Priority\x12\x17\n\x0f\x63oncurrency_key\x18\x06 \x01(\t\"A\n\x12TriggerRunResponse\x12\x1a\n\x03run\x18\x01 \x01(\x0b\x32\r.braid.v1.Run\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"?\n\x12TriggerRunsRequest\x12)\n\x04runs\x18\x01 \x03(\x0b\x32\x1b.braid.v1.TriggerRunRequest\";\n\x13TriggerRunsResponse\x12$\n\x04runs\x18\x01 \x03(\x0b\x32\x16.braid.v1.TriggeredRun\"R\n\x0cTriggeredRun\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.braid.v1.RunState\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\",\n\x0eGetRunResponse\x12\x1a\n\x03run\x18\x01 \x01(\x0b\x32\r.braid.v1.Run\"\xed\x01\n\x0fListRunsRequest\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12\"\n\x06states\x18\x02 \x03(\x0e\x32\x12.braid.v1.RunState\x12\x31\n\rcreated_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x04page\x18\x05 \x01(\x0b\x32\x15.braid.v1.PageRequest\x12\x13\n\x0bschedule_id\x18\x06 \x01(\t\"H\n\x10ListRunsResponse\x12\x1b\n\x04runs\x18\x01 \x03(\x0b\x32\r.braid.v1.Run\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"/\n\x11\x43\x61ncelRunResponse\x12\x1a\n\x03run\x18\x01 \x01(\x0b\x32\r.braid.v1.Run\"9\n\x0fWatchRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x04\"5\n\x10WatchRunResponse\x12!\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.braid.v1.RunEvent2\xac\x03\n\nRunService\x12G\n\nTriggerRun\x12\x1b.braid.v1.TriggerRunRequest\x1a\x1c.braid.v1.TriggerRunResponse\x12J\n\x0bTriggerRuns\x12\x1c.braid.v1.TriggerRunsRequest\x1a\x1d.braid.v1.TriggerRunsResponse\x12;\n\x06GetRun\x12\x17.braid.v1.GetRunRequest\x1a\x18.braid.v1.GetRunResponse\x12\x41\n\x08ListRuns\x12\x19.braid.v1.ListRunsRequest\x1a\x1a.braid.v1.ListRunsResponse\x12\x44\n\tCancelRun\x12\x1a.braid.v1.CancelRunRequest\x1a\x1b.braid.v1.CancelRunResponse\x12\x43\n\x08WatchRun\x12\x19.braid.v1.WatchRunRequest\x1a\x1a.braid.v1.WatchRunResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,37 +34,37 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'braid._gen.braid.v1.run_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RUN']._serialized_start=89
-  _globals['_RUN']._serialized_end=632
-  _globals['_TASK']._serialized_start=635
-  _globals['_TASK']._serialized_end=1031
-  _globals['_RUNEVENT']._serialized_start=1034
-  _globals['_RUNEVENT']._serialized_end=1189
-  _globals['_TRIGGERRUNREQUEST']._serialized_start=1192
-  _globals['_TRIGGERRUNREQUEST']._serialized_end=1368
-  _globals['_TRIGGERRUNRESPONSE']._serialized_start=1370
-  _globals['_TRIGGERRUNRESPONSE']._serialized_end=1435
-  _globals['_TRIGGERRUNSREQUEST']._serialized_start=1437
-  _globals['_TRIGGERRUNSREQUEST']._serialized_end=1500
-  _globals['_TRIGGERRUNSRESPONSE']._serialized_start=1502
-  _globals['_TRIGGERRUNSRESPONSE']._serialized_end=1561
-  _globals['_TRIGGEREDRUN']._serialized_start=1563
-  _globals['_TRIGGEREDRUN']._serialized_end=1645
-  _globals['_GETRUNREQUEST']._serialized_start=1647
-  _globals['_GETRUNREQUEST']._serialized_end=1678
-  _globals['_GETRUNRESPONSE']._serialized_start=1680
-  _globals['_GETRUNRESPONSE']._serialized_end=1724
-  _globals['_LISTRUNSREQUEST']._serialized_start=1727
-  _globals['_LISTRUNSREQUEST']._serialized_end=1964
-  _globals['_LISTRUNSRESPONSE']._serialized_start=1966
-  _globals['_LISTRUNSRESPONSE']._serialized_end=2038
-  _globals['_CANCELRUNREQUEST']._serialized_start=2040
-  _globals['_CANCELRUNREQUEST']._serialized_end=2090
-  _globals['_CANCELRUNRESPONSE']._serialized_start=2092
-  _globals['_CANCELRUNRESPONSE']._serialized_end=2139
-  _globals['_WATCHRUNREQUEST']._serialized_start=2141
-  _globals['_WATCHRUNREQUEST']._serialized_end=2198
-  _globals['_WATCHRUNRESPONSE']._serialized_start=2200
-  _globals['_WATCHRUNRESPONSE']._serialized_end=2253
-  _globals['_RUNSERVICE']._serialized_start=2256
-  _globals['_RUNSERVICE']._serialized_end=2684
+  _globals['_RUN']._serialized_end=715
+  _globals['_TASK']._serialized_start=718
+  _globals['_TASK']._serialized_end=1156
+  _globals['_RUNEVENT']._serialized_start=1159
+  _globals['_RUNEVENT']._serialized_end=1314
+  _globals['_TRIGGERRUNREQUEST']._serialized_start=1317
+  _globals['_TRIGGERRUNREQUEST']._serialized_end=1493
+  _globals['_TRIGGERRUNRESPONSE']._serialized_start=1495
+  _globals['_TRIGGERRUNRESPONSE']._serialized_end=1560
+  _globals['_TRIGGERRUNSREQUEST']._serialized_start=1562
+  _globals['_TRIGGERRUNSREQUEST']._serialized_end=1625
+  _globals['_TRIGGERRUNSRESPONSE']._serialized_start=1627
+  _globals['_TRIGGERRUNSRESPONSE']._serialized_end=1686
+  _globals['_TRIGGEREDRUN']._serialized_start=1688
+  _globals['_TRIGGEREDRUN']._serialized_end=1770
+  _globals['_GETRUNREQUEST']._serialized_start=1772
+  _globals['_GETRUNREQUEST']._serialized_end=1803
+  _globals['_GETRUNRESPONSE']._serialized_start=1805
+  _globals['_GETRUNRESPONSE']._serialized_end=1849
+  _globals['_LISTRUNSREQUEST']._serialized_start=1852
+  _globals['_LISTRUNSREQUEST']._serialized_end=2089
+  _globals['_LISTRUNSRESPONSE']._serialized_start=2091
+  _globals['_LISTRUNSRESPONSE']._serialized_end=2163
+  _globals['_CANCELRUNREQUEST']._serialized_start=2165
+  _globals['_CANCELRUNREQUEST']._serialized_end=2215
+  _globals['_CANCELRUNRESPONSE']._serialized_start=2217
+  _globals['_CANCELRUNRESPONSE']._serialized_end=2264
+  _globals['_WATCHRUNREQUEST']._serialized_start=2266
+  _globals['_WATCHRUNREQUEST']._serialized_end=2323
+  _globals['_WATCHRUNRESPONSE']._serialized_start=2325
+  _globals['_WATCHRUNRESPONSE']._serialized_end=2378
+  _globals['_RUNSERVICE']._serialized_start=2381
+  _globals['_RUNSERVICE']._serialized_end=2809
 # @@protoc_insertion_point(module_scope)

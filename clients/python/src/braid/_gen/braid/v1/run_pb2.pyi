@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Run(_message.Message):
-    __slots__ = ("id", "workflow_name", "workflow_version", "state", "input_json", "output_json", "idempotency_key", "trigger_source", "created_at", "started_at", "finished_at", "tasks", "reason", "priority", "concurrency_key", "schedule_id", "scheduled_for")
+    __slots__ = ("id", "workflow_name", "workflow_version", "state", "input_json", "output_json", "idempotency_key", "trigger_source", "created_at", "started_at", "finished_at", "tasks", "reason", "priority", "concurrency_key", "schedule_id", "scheduled_for", "input_ref", "output_ref")
     ID_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_NAME_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,8 @@ class Run(_message.Message):
     CONCURRENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
     SCHEDULED_FOR_FIELD_NUMBER: _ClassVar[int]
+    INPUT_REF_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_REF_FIELD_NUMBER: _ClassVar[int]
     id: str
     workflow_name: str
     workflow_version: int
@@ -46,10 +48,12 @@ class Run(_message.Message):
     concurrency_key: str
     schedule_id: str
     scheduled_for: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., workflow_name: _Optional[str] = ..., workflow_version: _Optional[int] = ..., state: _Optional[_Union[_common_pb2.RunState, str]] = ..., input_json: _Optional[str] = ..., output_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., trigger_source: _Optional[_Union[_common_pb2.TriggerSource, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[Task, _Mapping]]] = ..., reason: _Optional[str] = ..., priority: _Optional[_Union[_common_pb2.Priority, str]] = ..., concurrency_key: _Optional[str] = ..., schedule_id: _Optional[str] = ..., scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    input_ref: _common_pb2.PayloadRef
+    output_ref: _common_pb2.PayloadRef
+    def __init__(self, id: _Optional[str] = ..., workflow_name: _Optional[str] = ..., workflow_version: _Optional[int] = ..., state: _Optional[_Union[_common_pb2.RunState, str]] = ..., input_json: _Optional[str] = ..., output_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., trigger_source: _Optional[_Union[_common_pb2.TriggerSource, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[Task, _Mapping]]] = ..., reason: _Optional[str] = ..., priority: _Optional[_Union[_common_pb2.Priority, str]] = ..., concurrency_key: _Optional[str] = ..., schedule_id: _Optional[str] = ..., scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_ref: _Optional[_Union[_common_pb2.PayloadRef, _Mapping]] = ..., output_ref: _Optional[_Union[_common_pb2.PayloadRef, _Mapping]] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("id", "name", "task_type", "state", "depends_on", "attempt", "max_attempts", "output_json", "last_error", "available_at", "created_at", "finished_at", "attempts")
+    __slots__ = ("id", "name", "task_type", "state", "depends_on", "attempt", "max_attempts", "output_json", "last_error", "available_at", "created_at", "finished_at", "attempts", "output_ref")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +67,7 @@ class Task(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_REF_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     task_type: str
@@ -76,7 +81,8 @@ class Task(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     finished_at: _timestamp_pb2.Timestamp
     attempts: _containers.RepeatedCompositeFieldContainer[_common_pb2.TaskAttempt]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., task_type: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.TaskState, str]] = ..., depends_on: _Optional[_Iterable[str]] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., output_json: _Optional[str] = ..., last_error: _Optional[_Union[_common_pb2.TaskError, _Mapping]] = ..., available_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[_common_pb2.TaskAttempt, _Mapping]]] = ...) -> None: ...
+    output_ref: _common_pb2.PayloadRef
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., task_type: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.TaskState, str]] = ..., depends_on: _Optional[_Iterable[str]] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., output_json: _Optional[str] = ..., last_error: _Optional[_Union[_common_pb2.TaskError, _Mapping]] = ..., available_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[_common_pb2.TaskAttempt, _Mapping]]] = ..., output_ref: _Optional[_Union[_common_pb2.PayloadRef, _Mapping]] = ...) -> None: ...
 
 class RunEvent(_message.Message):
     __slots__ = ("run_id", "sequence", "kind", "task_name", "attempt", "at", "detail_json")

@@ -28,6 +28,9 @@ if _version_not_supported:
 class WorkerServiceStub:
     """Workers hold one bidirectional stream each: they receive task leases,
     heartbeat, and report results. docs/protocol.md gives the sequences.
+    A message on this stream may be up to 64 MiB either way (large payloads are
+    sent inline: the control plane reads them back from object storage), so
+    every worker SDK raises its receive limit to 64 MiB.
     """
 
     def __init__(self, channel):
@@ -46,6 +49,9 @@ class WorkerServiceStub:
 class WorkerServiceServicer:
     """Workers hold one bidirectional stream each: they receive task leases,
     heartbeat, and report results. docs/protocol.md gives the sequences.
+    A message on this stream may be up to 64 MiB either way (large payloads are
+    sent inline: the control plane reads them back from object storage), so
+    every worker SDK raises its receive limit to 64 MiB.
     """
 
     def Connect(self, request_iterator, context):
@@ -73,6 +79,9 @@ def add_WorkerServiceServicer_to_server(servicer, server):
 class WorkerService:
     """Workers hold one bidirectional stream each: they receive task leases,
     heartbeat, and report results. docs/protocol.md gives the sequences.
+    A message on this stream may be up to 64 MiB either way (large payloads are
+    sent inline: the control plane reads them back from object storage), so
+    every worker SDK raises its receive limit to 64 MiB.
     """
 
     @staticmethod
